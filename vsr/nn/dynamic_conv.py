@@ -13,7 +13,7 @@ from torch import nn
 from vsr.nn._batched import AdaptiveConvBase, init_kernel_bank_, mix_experts
 
 
-class _KernelBank(AdaptiveConvBase):
+class KernelBankConv2d(AdaptiveConvBase):
     """M kernels ``weight`` ``(M, O, C, kh, kw)`` and biases ``bias`` ``(M, O)``."""
 
     def __init__(
@@ -63,7 +63,7 @@ class _KernelBank(AdaptiveConvBase):
         )
 
 
-class DynamicConv2d(_KernelBank):
+class DynamicConv2d(KernelBankConv2d):
     """Dynamic convolution: ``K_b = sum_m softmax(h(GAP(x_b)) / T)_m W_m``.
 
     With ``num_experts=1`` the softmax is 1 and the layer equals ``nn.Conv2d``.
@@ -113,7 +113,7 @@ class DynamicConv2d(_KernelBank):
         return self._route_and_conv(x, self.attention(x.mean(dim=(2, 3))))
 
 
-class CondDynamicConv2d(_KernelBank):
+class CondDynamicConv2d(KernelBankConv2d):
     """Conditional dynamic convolution: a kernel bank routed by the condition embedding.
 
     ``logits = r(cond) [+ h(GAP(x)) if use_content]``, ``alpha = softmax(logits / T)``,

@@ -1,0 +1,217 @@
+"""EDVR behaviour: scales and sizes, alignment at init, gradients, conditions, presets."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torchvision
+from torch.nn import functional as F
+
+from vsr.models import EDVR, TRUNK_CONVS, build_edvr
+from vsr.nn import KernelBankConv2d
+from vsr.ops import DCNv2Pack
+
+
+def _tiny(**overrides) -> EDVR:
+    torch.manual_seed(0)
+    return build_edvr("tiny", num_frame=3, **overrides)
+
+
+def _frames(b: int = 1, h: int = 12, w: int = 12, t: int = 3) -> torch.Tensor:
+    return torch.rand(b, t, 3, h, w, generator=torch.Generator().manual_seed(1))
+
+
+def _dcns(model: EDVR) -> dict[str, DCNv2Pack]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, DCNv2Pack)}
+
+
+def _perturb_offsets(model: EDVR, std: float = 0.05) -> None:
+    """Give every offset branch non-zero weights so the DCNs really deform."""
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for dcn in _dcns(model).values():
+            w = dcn.conv_offset.weight
+            w.copy_(torch.randn(w.shape, generator=g) * std)
+
+
+@pytest.mark.parametrize("trunk_conv", TRUNK_CONVS)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_every_scale_on_odd_sizes_adds_the_bicubic_centre_frame(
+    trunk_conv: str, scale: int
+) -> None:
+    model = _tiny(trunk_conv=trunk_conv).eval()
+    frames = _frames(h=7, w=9)
+    with torch.no_grad():
+        out = model(frames, scale=scale, degradation="blur")
+        head = model.heads[f"x{scale}"].conv_last
+        head.weight.zero_()
+        head.bias.zero_()
+        base_only = model(frames, scale=scale, degradation="blur")
+    expected = F.interpolate(frames[:, 1], scale_factor=scale, mode="bicubic", align_corners=False)
+    assert out.shape == (1, 3, 7 * scale, 9 * scale)
+    torch.testing.assert_close(base_only, expected)
+    # The network contributes a residual on top of the base.
+    assert (out - expected).abs().mean() > 1e-4
+
+
+def test_zero_offsets_at_init_make_every_dcn_a_half_weight_conv() -> None:
+    model = _tiny()
+    dcns = _dcns(model)
+    assert set(dcns) == {
+        "pcd_align.dcn_pack.l3",
+        "pcd_align.dcn_pack.l2",
+        "pcd_align.dcn_pack.l1",
+        "pcd_align.cas_dcnpack",
+    }
+    x, feat = torch.randn(2, 32, 9, 10), torch.randn(2, 32, 9, 10)
+    for name, dcn in dcns.items():
+        # conv_offset is zero: offsets 0 and mask sigmoid(0) = 0.5 at every tap.
+        expected = F.conv2d(x, 0.5 * dcn.weight, dcn.bias, padding=1)
+        torch.testing.assert_close(dcn(x, feat), expected, rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_gradients_reach_offset_branches_and_every_expert() -> None:
+    model = _tiny(trunk_conv="cond_dynamic", routing_content=True)
+    frames = _frames(b=2)
+    # At init the offset convs are zero, so first only they can receive gradient.
+    model(frames, scale=3, degradation=torch.tensor([0, 3])).mean().backward()
+    for name, dcn in _dcns(model).items():
+        assert dcn.conv_offset.weight.grad.abs().sum() > 0, name
+    model.zero_grad()
+    _perturb_offsets(model)
+    model(frames, scale=3, degradation=torch.tensor([0, 3])).mean().backward()
+    pcd = model.pcd_align
+    for conv in [*pcd.offset_conv1.values(), pcd.cas_offset_conv1, pcd.cas_offset_conv2]:
+        assert conv.weight.grad.abs().sum() > 0
+    banks = [m for m in model.modules() if isinstance(m, KernelBankConv2d)]
+    assert len(banks) == 2 * 4
+    for bank in banks:
+        per_expert = bank.weight.grad.abs().flatten(1).sum(1)
+        assert bool((per_expert > 0).all())
+    assert model.condition.scale_embed.weight.grad[1].abs().sum() > 0  # scale 3 is index 1
+
+
+@pytest.mark.parametrize("trunk_conv", ["cond_dynamic", "dynamic", "dynamic_filter"])
+def test_mixed_degradations_in_one_batch_match_single_runs(trunk_conv: str) -> None:
+    model = _tiny(trunk_conv=trunk_conv).eval()
+    frames = _frames(b=2)
+    with torch.no_grad():
+        for bank in model.reconstruction.modules():
+            if hasattr(bank, "weight") and bank.weight.dim() == 5:
+                bank.weight.mul_(10)  # residual blocks start at 0.1 scale: make experts count
+        both = model(frames, 4, torch.tensor([1, 2]), torch.tensor([0.4, 0.9]))
+        first = model(frames[:1], 4, "blur", torch.tensor([0.4]))
+        second = model(frames[1:], 4, "noise", torch.tensor([0.9]))
+        swapped = model(frames[:1], 4, "noise", torch.tensor([0.9]))
+    torch.testing.assert_close(both, torch.cat([first, second]), rtol=1e-5, atol=1e-5)
+    if trunk_conv == "cond_dynamic":
+        assert (swapped - first).abs().max() > 1e-4  # the condition changes the output
+
+
+def test_eval_mode_is_deterministic() -> None:
+    model = _tiny().eval()
+    frames = _frames(b=2, h=13, w=11)
+    with torch.no_grad():
+        assert torch.equal(model(frames, 2, "compression"), model(frames, 2, "compression"))
+
+
+def _torchvision_dcn_forward(self: DCNv2Pack, x: torch.Tensor, feat: torch.Tensor):
+    """DCNv2Pack's agreed semantics on torchvision's operator (what BasicSR runs)."""
+    o1, o2, m = torch.chunk(self.conv_offset(feat), 3, dim=1)
+    return torchvision.ops.deform_conv2d(
+        x,
+        torch.cat((o1, o2), dim=1),
+        self.weight,
+        self.bias,
+        stride=self.conv_offset.stride,
+        padding=self.conv_offset.padding,
+        dilation=self.conv_offset.dilation,
+        mask=torch.sigmoid(m),
+    )
+
+
+def test_output_equals_torchvision_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _tiny(trunk_conv="static").eval()
+    _perturb_offsets(model, std=0.2)
+    frames = _frames(b=2, h=12, w=16)
+    with torch.no_grad():
+        ours = model(frames, 4)
+        assert max(model.offset_magnitudes().values()) > 0.1  # offsets are really non-zero
+        monkeypatch.setattr(DCNv2Pack, "forward", _torchvision_dcn_forward)
+        theirs = model(frames, 4)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset,published", [("m", 3.3e6), ("l", 20.6e6)])
+def test_static_presets_have_published_parameter_counts(preset: str, published: float) -> None:
+    model = build_edvr(preset, trunk_conv="static", scales=(4,))
+    count = sum(p.numel() for p in model.parameters())
+    assert abs(count - published) / published < 0.05, count
+
+
+def test_unknown_scale_and_degradation_raise_with_valid_values() -> None:
+    model = _tiny(scales=(2, 4))
+    frames = _frames()
+    with pytest.raises(ValueError, match=r"unknown scale 3: this model serves scales 2, 4"):
+        model(frames, scale=3)
+    with pytest.raises(ValueError, match=r"unknown degradation 'jpeg'.*bicubic, blur, noise"):
+        model(frames, scale=2, degradation="jpeg")
+    with pytest.raises(ValueError, match=r"frames must have shape \(B, T=3, 3, H, W\)"):
+        model(_frames(t=5), scale=2)
+    with pytest.raises(ValueError, match="one scale per batch"):
+        model(_frames(b=2), scale=torch.tensor([2, 4]))
+
+
+def test_bad_build_options_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown trunk_conv 'fancy'"):
+        build_edvr("tiny", trunk_conv="fancy")
+    with pytest.raises(ValueError, match="unknown EDVR preset 'xl'"):
+        build_edvr("xl")
+    with pytest.raises(ValueError, match="unknown EDVR option.*num_feats"):
+        build_edvr("tiny", num_feats=3)
+    with pytest.raises(ValueError, match="num_frame must be odd"):
+        build_edvr("tiny", num_frame=4)
+
+
+def test_config_rebuilds_the_same_architecture() -> None:
+    model = _tiny(trunk_conv="dynamic", scales=(3,), with_tsa=False).eval()
+    clone = build_edvr(**model.config).eval()
+    clone.load_state_dict(model.state_dict(), strict=True)
+    frames = _frames(h=8, w=8)
+    with torch.no_grad():
+        torch.testing.assert_close(clone(frames, 3), model(frames, 3))
+    assert clone.config == model.config and clone.scales == (3,) and clone.num_frames == 3
+
+
+def test_offset_magnitudes_and_divergence_warning() -> None:
+    model = _tiny(trunk_conv="static")
+    _perturb_offsets(model, std=0.1)
+    captured = {}
+    hooks = [
+        dcn.conv_offset.register_forward_hook(
+            lambda mod, inp, out, n=name: captured.__setitem__(n, out.detach())
+        )
+        for name, dcn in _dcns(model).items()
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(_frames())
+    for h in hooks:
+        h.remove()
+    magnitudes = model.offset_magnitudes()
+    assert set(magnitudes) == set(captured)
+    for name, out in captured.items():
+        expected = out[:, : 2 * out.shape[1] // 3].abs().mean().item()
+        assert magnitudes[name] == pytest.approx(expected, rel=1e-4), name
+    model.offset_warn_threshold = min(magnitudes.values()) / 2
+    with pytest.warns(RuntimeWarning, match="deformable offsets are large"):
+        model(_frames())
+
+
+def test_set_temperature_reaches_every_bank() -> None:
+    model = _tiny(trunk_conv="dynamic")
+    model.set_temperature(5.0)
+    temps = {m.temperature for m in model.modules() if isinstance(m, KernelBankConv2d)}
+    assert temps == {5.0}

@@ -1,0 +1,21 @@
+"""EDVR with PCD alignment, TSA fusion and an adaptive (conditional) reconstruction trunk."""
+
+from vsr.models.basicsr import basicsr_edvr_config, load_basicsr_edvr
+from vsr.models.blocks import TRUNK_CONVS, ResidualBlock
+from vsr.models.edvr import EDVR, UpsampleHead
+from vsr.models.pcd import PCDAlignment
+from vsr.models.presets import PRESETS, build_edvr
+from vsr.models.tsa import TSAFusion
+
+__all__ = [
+    "EDVR",
+    "PRESETS",
+    "TRUNK_CONVS",
+    "PCDAlignment",
+    "ResidualBlock",
+    "TSAFusion",
+    "UpsampleHead",
+    "basicsr_edvr_config",
+    "build_edvr",
+    "load_basicsr_edvr",
+]

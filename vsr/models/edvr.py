@@ -1,0 +1,300 @@
+"""EDVR with a conditional reconstruction trunk and x2/x3/x4 heads on one set of weights."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vsr.conditions import SCALES, degradation_ids
+from vsr.models.blocks import TRUNK_CONVS, ResidualBlock
+from vsr.models.pcd import PCDAlignment
+from vsr.models.tsa import TSAFusion
+from vsr.nn import ConditionEmbedding, KernelBankConv2d
+from vsr.ops import DCNv2Pack
+
+#: The pyramid has three levels of stride 2, so the network works on multiples of 4.
+_MULTIPLE = 4
+
+
+class UpsampleHead(nn.Module):
+    """Pixel-shuffle upsampling for one scale, in BasicSR's EDVR layout.
+
+    x4: ``upconv1`` (C -> 4C), shuffle 2, ``upconv2`` (C -> 4*F), shuffle 2 (as EDVR);
+    x2: ``upconv1`` (C -> 4*F), shuffle 2; x3: ``upconv1`` (C -> 9*F), shuffle 3;
+    then ``conv_hr`` (F -> F) and ``conv_last`` (F -> 3) at high resolution, F = ``hr_feat``.
+
+    Shapes:
+        forward(``(B, C, H, W)``) -> ``(B, 3, s*H, s*W)``.
+    """
+
+    def __init__(self, scale: int, num_feat: int, hr_feat: int = 64) -> None:
+        super().__init__()
+        if scale == 4:
+            self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
+            self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)
+            self.shuffles = (2, 2)
+        elif scale in (2, 3):
+            self.upconv1 = nn.Conv2d(num_feat, hr_feat * scale * scale, 3, 1, 1)
+            self.upconv2 = None
+            self.shuffles = (scale,)
+        else:
+            raise ValueError(f"no upsampling head for scale {scale}: supported scales are 2, 3, 4")
+        self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(hr_feat, 3, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        convs = (self.upconv1, self.upconv2)
+        for conv, factor in zip(convs, self.shuffles, strict=False):
+            x = self.lrelu(F.pixel_shuffle(conv(x), factor))
+        return self.conv_last(self.lrelu(self.conv_hr(x)))
+
+
+class EDVR(nn.Module):
+    """EDVR: PCD alignment, TSA fusion, a reconstruction trunk and per-scale heads.
+
+    The trunk's convolutions are ``trunk_conv`` (see :data:`vsr.models.blocks.TRUNK_CONVS`);
+    with ``cond_dynamic`` they are routed by a :class:`vsr.nn.ConditionEmbedding` of the
+    requested scale and the input's degradation, so one network serves every scale and
+    degradation. The module names of the static parts follow BasicSR's EDVR (``conv_first``,
+    ``feature_extraction``, ``pcd_align``, ``fusion``, ``reconstruction``); the x4 head's
+    convolutions live under ``heads.x4``.
+
+    Build it with :func:`vsr.models.build_edvr`; the arguments are the keys of
+    :attr:`config`.
+
+    Args:
+        num_feat: feature channels.
+        num_frame: input frames T (odd; the centre frame ``T // 2`` is restored).
+        deformable_groups: offset groups of every DCN.
+        num_extract_block: residual blocks of the per-frame feature extractor.
+        num_reconstruct_block: residual blocks of the reconstruction trunk.
+        with_tsa: TSA fusion; otherwise a 1x1 convolution over the stacked frames.
+        trunk_conv: ``static`` | ``dynamic_filter`` | ``dynamic`` | ``cond_dynamic``.
+        scales: upscaling factors served, each with its own head (subset of 2, 3, 4).
+        num_experts: kernels per bank for ``dynamic`` / ``cond_dynamic``.
+        cond_dim: size of the condition embedding (``cond_dynamic``).
+        routing_content: ``cond_dynamic`` routing also looks at the features' GAP.
+        num_hr_feat: channels of the high-resolution convolutions in the heads.
+        max_offset: optional bound on |offset| in every DCN.
+        offset_warn_threshold: warn when a DCN's mean |offset| exceeds this (divergence).
+        base_upsample: interpolation of the centre frame added to the output (``bicubic``;
+            BasicSR's EDVR uses ``bilinear``).
+    """
+
+    def __init__(
+        self,
+        num_feat: int = 64,
+        num_frame: int = 5,
+        deformable_groups: int = 8,
+        num_extract_block: int = 5,
+        num_reconstruct_block: int = 10,
+        with_tsa: bool = True,
+        trunk_conv: str = "cond_dynamic",
+        scales: Sequence[int] = SCALES,
+        num_experts: int = 4,
+        cond_dim: int = 64,
+        routing_content: bool = False,
+        num_hr_feat: int = 64,
+        max_offset: float | None = None,
+        offset_warn_threshold: float = 50.0,
+        base_upsample: str = "bicubic",
+    ) -> None:
+        super().__init__()
+        scales = tuple(sorted(int(s) for s in scales))
+        if num_frame < 1 or num_frame % 2 == 0:
+            raise ValueError(f"num_frame must be odd (a centre frame), got {num_frame}")
+        if trunk_conv not in TRUNK_CONVS:
+            raise ValueError(
+                f"unknown trunk_conv {trunk_conv!r}: expected one of {', '.join(TRUNK_CONVS)}"
+            )
+        if not scales or any(s not in SCALES for s in scales):
+            raise ValueError(f"scales must be a non-empty subset of {SCALES}, got {scales}")
+        if base_upsample not in ("bicubic", "bilinear"):
+            raise ValueError(
+                f"base_upsample must be 'bicubic' or 'bilinear', got {base_upsample!r}"
+            )
+        self.config: dict = {
+            "num_feat": num_feat,
+            "num_frame": num_frame,
+            "deformable_groups": deformable_groups,
+            "num_extract_block": num_extract_block,
+            "num_reconstruct_block": num_reconstruct_block,
+            "with_tsa": with_tsa,
+            "trunk_conv": trunk_conv,
+            "scales": list(scales),
+            "num_experts": num_experts,
+            "cond_dim": cond_dim,
+            "routing_content": routing_content,
+            "num_hr_feat": num_hr_feat,
+            "max_offset": max_offset,
+            "offset_warn_threshold": offset_warn_threshold,
+            "base_upsample": base_upsample,
+        }
+        self.num_frame = self.num_frames = num_frame
+        self.center_frame_idx = num_frame // 2
+        self.scales = scales
+        self.trunk_conv = trunk_conv
+        self.offset_warn_threshold = offset_warn_threshold
+        self.base_upsample = base_upsample
+
+        self.conv_first = nn.Conv2d(3, num_feat, 3, 1, 1)
+        self.feature_extraction = nn.Sequential(
+            *[ResidualBlock(num_feat) for _ in range(num_extract_block)]
+        )
+        self.conv_l2_1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.conv_l2_2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_l3_1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.conv_l3_2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.pcd_align = PCDAlignment(num_feat, deformable_groups, max_offset=max_offset)
+        if with_tsa:
+            self.fusion = TSAFusion(num_feat, num_frame, self.center_frame_idx)
+        else:
+            self.fusion = nn.Conv2d(num_frame * num_feat, num_feat, 1, 1)
+        self.with_tsa = with_tsa
+
+        self.condition = (
+            ConditionEmbedding(cond_dim, scales) if trunk_conv == "cond_dynamic" else None
+        )
+        conv_kwargs = {
+            "num_experts": num_experts,
+            "cond_dim": cond_dim,
+            "routing_content": routing_content,
+        }
+        self.reconstruction = nn.ModuleList(
+            ResidualBlock(num_feat, trunk_conv, **conv_kwargs) for _ in range(num_reconstruct_block)
+        )
+        self.heads = nn.ModuleDict(
+            {f"x{s}": UpsampleHead(s, num_feat, num_hr_feat) for s in scales}
+        )
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    # ----------------------------------------------------------------------------- checks
+    def _check_scale(self, scale: int | torch.Tensor) -> int:
+        values = sorted({int(v) for v in torch.as_tensor(scale).reshape(-1).tolist()})
+        if len(values) != 1:
+            raise ValueError(
+                f"one scale per batch is required (output sizes differ), got scales {values}"
+            )
+        if values[0] not in self.scales:
+            raise ValueError(
+                f"unknown scale {values[0]}: this model serves scales "
+                f"{', '.join(str(s) for s in self.scales)}"
+            )
+        return values[0]
+
+    def _check_frames(self, frames: torch.Tensor) -> None:
+        if frames.dim() != 5 or frames.shape[1] != self.num_frame or frames.shape[2] != 3:
+            raise ValueError(
+                f"frames must have shape (B, T={self.num_frame}, 3, H, W), "
+                f"got {tuple(frames.shape)}"
+            )
+
+    # ---------------------------------------------------------------------------- forward
+    def _pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        l1 = self.feature_extraction(self.lrelu(self.conv_first(x)))
+        l2 = self.lrelu(self.conv_l2_2(self.lrelu(self.conv_l2_1(l1))))
+        l3 = self.lrelu(self.conv_l3_2(self.lrelu(self.conv_l3_1(l2))))
+        return [l1, l2, l3]
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        scale: int | torch.Tensor = 4,
+        degradation: str | int | Sequence | torch.Tensor = "bicubic",
+        strength: float | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Restore and upscale the centre frame.
+
+        Args:
+            frames: ``(B, T, 3, H, W)`` in [0, 1], any H and W.
+            scale: one of :attr:`scales` (an int, or a LongTensor ``(B,)`` of equal values).
+            degradation: a name from :data:`vsr.conditions.DEGRADATIONS`, or ids
+                (LongTensor ``(B,)``), one per sample.
+            strength: optional degradation strength, float or FloatTensor ``(B,)`` in [0, 1].
+
+        Returns:
+            ``(B, 3, scale*H, scale*W)``.
+
+        Raises:
+            ValueError: for an unknown scale or degradation, or frames of the wrong shape.
+        """
+        self._check_frames(frames)
+        s = self._check_scale(scale)
+        b, t, c, h, w = frames.shape
+        deg = degradation_ids(degradation, b, device=frames.device)
+        cond = None
+        if self.condition is not None:
+            cond = self.condition(s, deg, strength, batch_size=b)
+
+        # Replicate-pad to a multiple of 4 for the pyramid; the output is cropped back.
+        ph, pw = (-h) % _MULTIPLE, (-w) % _MULTIPLE
+        x = frames.reshape(b * t, c, h, w)
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        hp, wp = h + ph, w + pw
+
+        levels = self._pyramid(x)
+        # All (sample, frame) pairs go through the alignment as one batch of B*T.
+        ci = self.center_frame_idx
+        refs = []
+        for f in levels:
+            f5 = f.reshape(b, t, *f.shape[1:])
+            refs.append(f5[:, ci : ci + 1].expand_as(f5).reshape(f.shape))
+        aligned = self.pcd_align(levels, refs).reshape(b, t, -1, hp, wp)
+        self.check_offsets()
+
+        feat = self.fusion(aligned if self.with_tsa else aligned.reshape(b, -1, hp, wp))
+        for block in self.reconstruction:
+            feat = block(feat, cond)
+        out = self.heads[f"x{s}"](feat)[..., : s * h, : s * w]
+        base = F.interpolate(
+            frames[:, ci], scale_factor=s, mode=self.base_upsample, align_corners=False
+        )
+        return out + base
+
+    # -------------------------------------------------------------------- introspection
+    def offset_magnitudes(self) -> dict[str, float]:
+        """Mean |offset| of every DCN's last forward, by module name (for logging)."""
+        out = {}
+        for name, module in self.named_modules():
+            if isinstance(module, DCNv2Pack) and module.last_offset_mean is not None:
+                out[name] = float(module.last_offset_mean)
+        return out
+
+    def check_offsets(self) -> dict[str, float]:
+        """Warn (``RuntimeWarning``) when a DCN's mean |offset| exceeds the threshold.
+
+        A mean |offset| that keeps growing past ~50 pixels means alignment has diverged
+        (reported by EDVR users); lower the offset branches' learning rate or set
+        ``max_offset``. Returns the offending DCNs (name -> mean |offset|).
+        """
+        over = {k: v for k, v in self.offset_magnitudes().items() if v > self.offset_warn_threshold}
+        if over:
+            worst = max(over, key=over.get)
+            warnings.warn(
+                f"deformable offsets are large: mean |offset| of {worst} is {over[worst]:.1f} "
+                f"> {self.offset_warn_threshold} ({len(over)} DCN(s) over); training may have "
+                "diverged: lower the offset learning rate or set max_offset",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return over
+
+    def set_temperature(self, t: float) -> None:
+        """Set the routing softmax temperature of every kernel-bank layer of the trunk."""
+        for module in self.modules():
+            if isinstance(module, KernelBankConv2d):
+                module.set_temperature(t)
+
+    def routing_weights(self) -> dict[str, torch.Tensor]:
+        """Routing weights ``(B, M)`` of every kernel-bank layer's last forward, by name."""
+        return {
+            name: m.last_routing
+            for name, m in self.named_modules()
+            if isinstance(m, KernelBankConv2d) and m.last_routing is not None
+        }

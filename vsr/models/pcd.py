@@ -1,0 +1,97 @@
+"""PCD alignment: Pyramid, Cascading and Deformable convolution (EDVR, Wang et al. 2019)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from vsr.ops import DCNv2Pack
+
+
+def _upsample2x(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class PCDAlignment(nn.Module):
+    """Align neighbour features to the reference (centre) features on a 3-level pyramid.
+
+    At each level, from coarse (L3, 1/4 size) to fine (L1, full size), offsets are predicted
+    from the neighbour and reference features plus the upsampled offsets of the coarser
+    level; a modulated deformable convolution samples the neighbour there. A final cascaded
+    DCN refines the L1 result. Parameter names follow BasicSR's ``PCDAlignment`` so its
+    checkpoints load directly.
+
+    Args:
+        num_feat: feature channels.
+        deformable_groups: offset groups of every DCN.
+        max_offset: optional bound on |offset| passed to every :class:`vsr.ops.DCNv2Pack`.
+
+    Shapes:
+        forward(nbr ``[(N, C, H, W), (N, C, H/2, W/2), (N, C, H/4, W/4)]``, ref same)
+        -> ``(N, C, H, W)``. N may hold every (sample, frame) pair at once.
+    """
+
+    def __init__(self, num_feat: int = 64, deformable_groups: int = 8, max_offset=None) -> None:
+        super().__init__()
+        self.offset_conv1 = nn.ModuleDict()
+        self.offset_conv2 = nn.ModuleDict()
+        self.offset_conv3 = nn.ModuleDict()
+        self.dcn_pack = nn.ModuleDict()
+        self.feat_conv = nn.ModuleDict()
+        for i in (3, 2, 1):
+            level = f"l{i}"
+            self.offset_conv1[level] = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+            if i == 3:
+                self.offset_conv2[level] = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            else:
+                # Takes the level's offset features together with the coarser level's.
+                self.offset_conv2[level] = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+                self.offset_conv3[level] = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+                self.feat_conv[level] = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+            self.dcn_pack[level] = DCNv2Pack(
+                num_feat,
+                num_feat,
+                3,
+                padding=1,
+                deformable_groups=deformable_groups,
+                max_offset=max_offset,
+            )
+        self.cas_offset_conv1 = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+        self.cas_offset_conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.cas_dcnpack = DCNv2Pack(
+            num_feat,
+            num_feat,
+            3,
+            padding=1,
+            deformable_groups=deformable_groups,
+            max_offset=max_offset,
+        )
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def forward(self, nbr: list[torch.Tensor], ref: list[torch.Tensor]) -> torch.Tensor:
+        up_offset: torch.Tensor | None = None
+        up_feat: torch.Tensor | None = None
+        feat = nbr[0]
+        for i in (3, 2, 1):
+            level = f"l{i}"
+            offset = self.lrelu(self.offset_conv1[level](torch.cat([nbr[i - 1], ref[i - 1]], 1)))
+            if up_offset is None:
+                offset = self.lrelu(self.offset_conv2[level](offset))
+            else:
+                offset = self.lrelu(self.offset_conv2[level](torch.cat([offset, up_offset], 1)))
+                offset = self.lrelu(self.offset_conv3[level](offset))
+            feat = self.dcn_pack[level](nbr[i - 1], offset)
+            if up_feat is not None:
+                feat = self.feat_conv[level](torch.cat([feat, up_feat], 1))
+            if i > 1:
+                feat = self.lrelu(feat)
+                # These are offset *features*, from which the next level's DCN predicts its
+                # offsets in pixels. One pixel at level i spans two pixels at level i-1, so a
+                # displacement learned here is twice as large, in pixels, one level finer:
+                # the upsampled values are doubled to stay in the finer level's units.
+                up_offset = _upsample2x(offset) * 2
+                up_feat = _upsample2x(feat)
+        offset = torch.cat([feat, ref[0]], 1)
+        offset = self.lrelu(self.cas_offset_conv2(self.lrelu(self.cas_offset_conv1(offset))))
+        return self.lrelu(self.cas_dcnpack(feat, offset))
