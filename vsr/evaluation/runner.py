@@ -1,0 +1,164 @@
+"""Scoring clips: produce the LR input, upscale it, measure PSNR / SSIM / LPIPS per frame.
+
+Averages follow the papers: the mean over the scored frames of each clip first, then the
+mean of the clip means (so a long clip does not weigh more than a short one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vsr.evaluation.crops import save_png, side_by_side
+from vsr.evaluation.datasets import Clip, read_frames
+from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler
+from vsr.metrics import LPIPS, psnr, ssim
+
+#: Frames per LPIPS forward pass (keeps GPU memory bounded on 720p clips).
+LPIPS_CHUNK = 4
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How frames are produced and scored.
+
+    Attributes:
+        scale: upscaling factor.
+        degradation: how LR frames are made from the ground truth (when no LR tree is given).
+        y_channel: PSNR/SSIM on BT.601 Y instead of RGB (LPIPS always sees RGB).
+        crop_border: pixels removed from each side before every metric.
+        seed: seed of random degradations (noise, compression strength).
+    """
+
+    scale: int
+    degradation: str
+    y_channel: bool
+    crop_border: int
+    seed: int = 0
+
+
+@dataclass
+class ClipScores:
+    """Per-frame scores of one clip; ``lpips`` is None when LPIPS is not computed."""
+
+    name: str
+    psnr: list[float] = field(default_factory=list)
+    ssim: list[float] = field(default_factory=list)
+    lpips: list[float] | None = None
+
+    def means(self) -> dict[str, float | int | None]:
+        """{"psnr", "ssim", "lpips" (None if unavailable), "frames"} for this clip."""
+        return {
+            "psnr": float(np.mean(self.psnr)),
+            "ssim": float(np.mean(self.ssim)),
+            "lpips": float(np.mean(self.lpips)) if self.lpips else None,
+            "frames": len(self.psnr),
+        }
+
+
+def average_over_clips(results: Sequence[ClipScores]) -> dict[str, float | None]:
+    """Mean of the per-clip means; LPIPS None unless every clip has it."""
+    means = [r.means() for r in results]
+    out: dict[str, float | None] = {
+        "psnr": float(np.mean([m["psnr"] for m in means])),
+        "ssim": float(np.mean([m["ssim"] for m in means])),
+    }
+    lp = [m["lpips"] for m in means]
+    out["lpips"] = float(np.mean(lp)) if lp and all(v is not None for v in lp) else None
+    return out
+
+
+def load_pair(clip: Clip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray, float]:
+    """Ground truth and LR input of a clip.
+
+    Returns:
+        ``(gt, lr, strength)``: gt (T, H, W, 3) uint8 cropped to ``scale`` times the LR size;
+        lr (T, H/s, W/s, 3) uint8; strength in [0, 1] of the degradation (0 for read LR).
+    """
+    from vsr.data.degradations import degrade, modcrop  # lazy: see upscalers
+
+    gt = read_frames(clip.gt_frames)
+    s = protocol.scale
+    if clip.lr_frames is None:
+        lr, info = degrade(gt, s, protocol.degradation, seed=protocol.seed)
+        return modcrop(gt, s), lr, float(info.get("strength", 0.0))
+    lr = read_frames(clip.lr_frames)
+    h, w = lr.shape[1] * s, lr.shape[2] * s
+    if gt.shape[1] < h or gt.shape[2] < w:
+        raise ValueError(
+            f"clip {clip.name}: LR frames {lr.shape[2]}x{lr.shape[1]} times scale {s} exceed the "
+            f"ground truth {gt.shape[2]}x{gt.shape[1]}; is --scale right for {clip.lr_frames[0]}?"
+        )
+    return gt[:, :h, :w], lr, 0.0
+
+
+def _crop(x: np.ndarray, border: int) -> np.ndarray:
+    return x[..., border:-border, border:-border, :] if border else x
+
+
+def _lpips_scores(metric: LPIPS, sr: np.ndarray, gt: np.ndarray) -> list[float]:
+    """LPIPS of (N, H, W, 3) uint8 frame pairs, in chunks."""
+    scores: list[float] = []
+
+    def to_tensor(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 255.0
+
+    with torch.no_grad():
+        for i in range(0, len(sr), LPIPS_CHUNK):
+            d = metric(to_tensor(sr[i : i + LPIPS_CHUNK]), to_tensor(gt[i : i + LPIPS_CHUNK]))
+            scores.extend(float(v) for v in d.cpu())
+    return scores
+
+
+def evaluate_clip(
+    clip: Clip,
+    upscaler: Upscaler,
+    protocol: Protocol,
+    lpips_metric: LPIPS | None = None,
+    crop_path: Path | None = None,
+    crop_size: int = 160,
+    crop_with_output: bool = True,
+    on_frame: Callable[[], None] | None = None,
+) -> ClipScores:
+    """Upscale one clip and score its scored frames.
+
+    Args:
+        clip: the clip.
+        upscaler: LR clip -> SR clip (see :mod:`vsr.evaluation.upscalers`).
+        protocol: scale, degradation and metric conventions.
+        lpips_metric: LPIPS model, or None to skip LPIPS.
+        crop_path: if given, write a bicubic | output | ground-truth crop of the middle scored
+            frame there.
+        crop_size: side of that crop in HR pixels.
+        crop_with_output: include the method's output panel (False for the bicubic method,
+            whose output is the bicubic panel).
+        on_frame: called once per scored frame (progress reporting).
+    """
+    gt, lr, _ = load_pair(clip, protocol)
+    sr = np.asarray(upscaler(lr))
+    if sr.shape != gt.shape or sr.dtype != np.uint8:
+        raise ValueError(
+            f"clip {clip.name}: the method returned {sr.shape} {sr.dtype}, expected the ground "
+            f"truth's {gt.shape} uint8"
+        )
+    scores = ClipScores(clip.name)
+    kw = {"crop_border": protocol.crop_border, "y_channel": protocol.y_channel}
+    for i in clip.scored:
+        scores.psnr.append(psnr(sr[i], gt[i], **kw))
+        scores.ssim.append(ssim(sr[i], gt[i], **kw))
+        if on_frame is not None:
+            on_frame()
+    if lpips_metric is not None:
+        idx = list(clip.scored)
+        b = protocol.crop_border
+        scores.lpips = _lpips_scores(lpips_metric, _crop(sr[idx], b), _crop(gt[idx], b))
+    if crop_path is not None:
+        i = clip.scored[len(clip.scored) // 2]
+        bicubic = bicubic_upscaler(protocol.scale)(lr[i : i + 1])[0]
+        panels = [bicubic, sr[i], gt[i]] if crop_with_output else [bicubic, gt[i]]
+        save_png(crop_path, side_by_side(panels, crop_size))
+    return scores
