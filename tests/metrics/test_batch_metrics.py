@@ -54,3 +54,17 @@ def test_batch_identical_and_shape_errors() -> None:
         psnr_batch(x, x[:1])
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         ssim_batch(x[:, :1], x[:, :1])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batch_on_cuda_equals_cpu() -> None:
+    pred, gt = _batch(2)
+    p, g = _tensor(pred), _tensor(gt)
+    for y in (False, True):
+        cpu_p, cpu_s = psnr_batch(p, g, y_channel=y), ssim_batch(p, g, y_channel=y)
+        gpu_p = psnr_batch(p.cuda(), g.cuda(), y_channel=y)
+        gpu_s = ssim_batch(p.cuda(), g.cuda(), y_channel=y)
+        assert gpu_p.device.type == "cuda"
+        torch.testing.assert_close(gpu_p.cpu(), cpu_p, atol=1e-9, rtol=0)
+        torch.testing.assert_close(gpu_s.cpu(), cpu_s, atol=1e-9, rtol=0)

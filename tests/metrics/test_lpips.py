@@ -89,3 +89,13 @@ def test_backbone_loaded_from_torch_cache(tmp_path: Path, monkeypatch: pytest.Mo
     torch.save({"features.0.weight": torch.zeros(1)}, bad)
     with pytest.raises(LPIPSWeightsMissing, match="other.pth"):
         LPIPS(backbone_weights=bad)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_lpips_on_cuda_equals_cpu(random_lpips: LPIPS) -> None:
+    x, y = _images(5), _images(6)
+    gpu = LPIPS(device="cuda", random_backbone_seed=0)
+    d = gpu(x, y)  # CPU inputs are moved to the metric's device
+    assert d.device.type == "cuda"
+    torch.testing.assert_close(d.cpu(), random_lpips(x, y), atol=1e-4, rtol=1e-3)

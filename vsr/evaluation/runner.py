@@ -72,20 +72,24 @@ def average_over_clips(results: Sequence[ClipScores]) -> dict[str, float | None]
     return out
 
 
-def load_pair(clip: Clip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray, float]:
+def load_pair(clip: Clip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth and LR input of a clip.
 
+    Degradations with a random strength (noise, compression) draw it from ``protocol.seed``,
+    so every clip gets the same strength and reruns give the same numbers. The method is not
+    told the strength (as when upscaling a real video).
+
     Returns:
-        ``(gt, lr, strength)``: gt (T, H, W, 3) uint8 cropped to ``scale`` times the LR size;
-        lr (T, H/s, W/s, 3) uint8; strength in [0, 1] of the degradation (0 for read LR).
+        ``(gt, lr)``: gt (T, H, W, 3) uint8 cropped to ``scale`` times the LR size;
+        lr (T, H/s, W/s, 3) uint8.
     """
     from vsr.data.degradations import degrade, modcrop  # lazy: see upscalers
 
     gt = read_frames(clip.gt_frames)
     s = protocol.scale
     if clip.lr_frames is None:
-        lr, info = degrade(gt, s, protocol.degradation, seed=protocol.seed)
-        return modcrop(gt, s), lr, float(info.get("strength", 0.0))
+        lr, _ = degrade(gt, s, protocol.degradation, seed=protocol.seed)
+        return modcrop(gt, s), lr
     lr = read_frames(clip.lr_frames)
     h, w = lr.shape[1] * s, lr.shape[2] * s
     if gt.shape[1] < h or gt.shape[2] < w:
@@ -93,7 +97,7 @@ def load_pair(clip: Clip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray, f
             f"clip {clip.name}: LR frames {lr.shape[2]}x{lr.shape[1]} times scale {s} exceed the "
             f"ground truth {gt.shape[2]}x{gt.shape[1]}; is --scale right for {clip.lr_frames[0]}?"
         )
-    return gt[:, :h, :w], lr, 0.0
+    return gt[:, :h, :w], lr
 
 
 def _crop(x: np.ndarray, border: int) -> np.ndarray:
@@ -138,7 +142,7 @@ def evaluate_clip(
             whose output is the bicubic panel).
         on_frame: called once per scored frame (progress reporting).
     """
-    gt, lr, _ = load_pair(clip, protocol)
+    gt, lr = load_pair(clip, protocol)
     sr = np.asarray(upscaler(lr))
     if sr.shape != gt.shape or sr.dtype != np.uint8:
         raise ValueError(

@@ -5,7 +5,6 @@ An upscaler maps a low-resolution clip ``(T, h, w, 3)`` uint8 to ``(T, s*h, s*w,
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +34,6 @@ def model_upscaler(
     scale: int,
     degradation: str,
     device: str,
-    strength: float | None = None,
 ) -> Upscaler:
     """A trained network loaded with :func:`vsr.inference.load_model`.
 
@@ -44,16 +42,12 @@ def model_upscaler(
         scale: upscaling factor the network is asked for.
         degradation: the degradation name the network is conditioned on.
         device: torch device string.
-        strength: degradation strength in [0, 1], passed on when the inference API takes it.
     """
     from vsr import inference  # lazy: pulls in torch models only for this method
 
     model = inference.load_model(checkpoint, device=device)
-    accepts_strength = "strength" in inspect.signature(inference.upscale_frames).parameters
 
     def upscale(lr: np.ndarray) -> np.ndarray:
-        kwargs = {"strength": strength} if accepts_strength and strength is not None else {}
-        out = inference.upscale_frames(model, lr, scale, degradation, **kwargs)
-        return np.asarray(out)
+        return np.asarray(inference.upscale_frames(model, lr, scale, degradation))
 
     return upscale
