@@ -1,0 +1,133 @@
+"""The streaming pipeline: decode -> temporal windows -> processor -> encode, in one pass."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vsr.video.errors import VideoError
+from vsr.video.output import atomic_output, output_kind
+from vsr.video.processors import FrameProcessor
+from vsr.video.progress import FrameProgress
+from vsr.video.reader import Frame, open_reader
+from vsr.video.stream import batched, sliding_windows
+from vsr.video.writer import CONTAINER_FORMATS, FrameFolderWriter, VideoFileWriter, default_codec
+
+log = logging.getLogger("vsr.video")
+
+
+@dataclass
+class TranscodeResult:
+    """What a run produced: ``frames`` written to ``output`` in ``seconds``."""
+
+    output: Path
+    frames: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def process_frames(
+    frames: Iterator[Frame], processor: FrameProcessor, batch: int = 1
+) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Run ``processor`` over the sliding windows of ``frames``.
+
+    Yields:
+        (the centre input frame, its processed (sH, sW, 3) uint8 image), in input order.
+    """
+    windows = sliding_windows(frames, processor.num_frames)
+    for group in batched(windows, batch):
+        stack = np.stack([[f.image for f in window] for window in group])  # (N, T, H, W, 3)
+        outputs = processor(stack)
+        for window, image in zip(group, outputs, strict=True):
+            yield window[len(window) // 2], image
+
+
+def transcode(
+    input: str | Path,
+    output: str | Path,
+    processor: FrameProcessor,
+    *,
+    codec: str | None = None,
+    crf: int = 18,
+    pix_fmt: str | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    fps: float | None = None,
+    batch: int = 1,
+    overwrite: bool = False,
+    quiet: bool = True,
+    description: str = "upscaling",
+) -> TranscodeResult:
+    """Process a video file (or a folder of frames) into a video file (or a folder of PNGs).
+
+    Streams: only the processor's temporal window (plus ``batch`` windows) is in memory.
+    Keeps each frame's timestamp, the frame rate, audio and subtitle streams (copied, or
+    audio re-encoded where the container needs it), rotation (as metadata), sample aspect
+    ratio and colour tags. Odd output sizes are cropped by one pixel to even.
+
+    Args:
+        input: video file or folder of frames.
+        output: ``.mp4``/``.mkv``/``.mov``/``.webm`` file, or a folder for PNG frames.
+        processor: maps (N, T, H, W, 3) uint8 windows to (N, sH, sW, 3) uint8 frames.
+        codec: video encoder (default libx264, libvpx-vp9 for .webm); crf: its quality.
+        pix_fmt: output pixel format (default yuv420p, or the input's 4:4:4/4:2:2 chroma).
+        start, end: segment of the input in seconds, by timestamps.
+        fps: frame rate of a folder-of-frames input (default 25).
+        batch: windows per processor call.
+        overwrite: replace an existing output.
+        quiet: no progress bar.
+
+    Raises:
+        VideoError: bad input or output (see the message); no file is left at ``output``.
+    """
+    output = Path(output)
+    kind = output_kind(output)
+    codec = codec or default_codec(output)
+    if kind == "video" and output.suffix.lower() == ".webm" and codec == "libx264":
+        raise VideoError("a .webm file cannot hold H.264; use --codec libvpx-vp9 or .mp4/.mkv")
+    started = time.perf_counter()
+    with atomic_output(output, overwrite) as tmp:
+        reader = open_reader(input, start, end, fps)
+        info = reader.info
+        writer = None
+        try:
+            width, height = info.width * processor.scale, info.height * processor.scale
+            if kind == "video":
+                # 4:2:0 chroma needs even sizes: drop the last row/column rather than invent one.
+                width, height = width - width % 2, height - height % 2
+                writer = VideoFileWriter(
+                    tmp, CONTAINER_FORMATS[output.suffix.lower()], info, width, height,
+                    codec, crf, reader.offset_seconds if hasattr(reader, "offset_seconds")
+                    else 0.0, pix_fmt,
+                )
+            else:
+                writer = FrameFolderWriter(tmp)
+            writer.add_passthrough(reader.passthrough_streams)
+            reader.on_packet = writer.mux_packet
+            total = info.estimated_frames(start, end)
+            count = 0
+            with FrameProgress(description, total, quiet) as progress:
+                for frame, image in process_frames(reader.frames(), processor, batch):
+                    writer.write(image[:height, :width], frame.pts)
+                    count += 1
+                    progress.advance()
+            if count == 0:
+                segment = "" if start is None and end is None else f" in [{start}, {end}) s"
+                raise VideoError(f"{info.path}: no frames to process{segment}")
+            writer.close()
+            writer = None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            reader.close()
+    return TranscodeResult(output, count, time.perf_counter() - started)

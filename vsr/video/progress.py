@@ -1,0 +1,71 @@
+"""Progress display: frames done and total (when known), frames per second, ETA."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+#: Shared stderr console, so log warnings and the progress bar do not overwrite each other.
+console = Console(stderr=True)
+
+
+class FrameProgress:
+    """A rich progress bar over frames, or nothing at all when ``quiet``.
+
+    Args:
+        description: label shown before the bar.
+        total: expected frame count, or None when the header does not say (the bar then
+            shows "n/?" and no ETA instead of failing).
+        quiet: show nothing.
+    """
+
+    def __init__(self, description: str, total: int | None, quiet: bool = False):
+        self.quiet = quiet
+        self.done = 0
+        self.started = time.perf_counter()
+        self._progress: Progress | None = None
+        if not quiet:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:>6.2f} fps"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+            )
+            self._task = self._progress.add_task(description, total=total or None, fps=0.0)
+
+    def __enter__(self) -> FrameProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def advance(self, frames: int = 1) -> None:
+        self.done += frames
+        if self._progress is not None:
+            task = self._progress.tasks[0]
+            total = task.total
+            if total is not None and self.done > total:  # the header under-counted
+                self._progress.update(self._task, total=self.done)
+            self._progress.update(self._task, advance=frames, fps=self.fps)
+
+    @property
+    def fps(self) -> float:
+        return self.done / max(time.perf_counter() - self.started, 1e-9)
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            if exc[0] is None:
+                self._progress.update(self._task, total=self.done)
+            self._progress.stop()
