@@ -1,0 +1,120 @@
+"""What adaptivity costs, and what our deformable operator saves, on the CPU.
+
+For each preset (``tiny``, ``m``) and each ``trunk_conv`` it prints parameters, multiply-adds
+and forward milliseconds per output frame at a 180x320 input (x4), next to the static
+baseline (ratios), then EDVR-M with our operator against the same network running
+``torchvision.ops.deform_conv2d`` (what BasicSR runs). Target: ours at least 2x faster.
+
+Multiply-adds are counted with ``torch.utils.flop_counter.FlopCounterMode``. It has no
+formula for our custom operator, so one is registered here that counts a deformable
+convolution as its ordinary-convolution equivalent (``N*C_out*H_out*W_out*C_in/groups*k*k``
+MACs): the bilinear sampling and the modulation are not counted, as in the EDVR paper.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_model.py                     # full run (minutes)
+    python benchmarks/bench_model.py --presets tiny --height 64 --width 64 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import vsr.ops.modules  # noqa: E402
+from vsr.models import TRUNK_CONVS, build_edvr  # noqa: E402
+
+
+@register_flop_formula(torch.ops.vsr.deform_conv2d)
+def _deform_conv_flops(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs (2 per MAC) of the equivalent ordinary convolution."""
+    c_out, c_in_per_group, kh, kw = weight_shape
+    n, _, h_out, w_out = out_shape
+    return 2 * n * c_out * h_out * w_out * c_in_per_group * kh * kw
+
+
+def count_macs(model: torch.nn.Module, frames: torch.Tensor, scale: int) -> int:
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(frames, scale=scale)
+    return counter.get_total_flops() // 2
+
+
+def time_forward(model: torch.nn.Module, frames: torch.Tensor, scale: int, repeats: int) -> float:
+    """Median seconds of one forward (after one warm-up)."""
+    times = []
+    with torch.inference_mode():
+        model(frames, scale=scale)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(frames, scale=scale)
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "m"])
+    parser.add_argument("--trunk-convs", nargs="+", default=list(TRUNK_CONVS))
+    parser.add_argument("--height", type=int, default=180)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--skip-torchvision", action="store_true")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, input "
+        f"{args.height}x{args.width}, x{args.scale}, {args.repeats} timed runs (median)"
+    )
+
+    header = f"{'model':<22}{'params':>10}{'GMACs':>10}{'ms/frame':>11}{'x params':>10}"
+    header += f"{'x MACs':>8}{'x time':>8}"
+    for preset in args.presets:
+        print("\n" + header)
+        baseline = None
+        kinds = ["static"] + [k for k in args.trunk_convs if k != "static"]
+        for kind in kinds:
+            torch.manual_seed(0)
+            model = build_edvr(preset, trunk_conv=kind, scales=(args.scale,)).eval()
+            frames = torch.rand(1, model.num_frames, 3, args.height, args.width)
+            params = sum(p.numel() for p in model.parameters())
+            macs = count_macs(model, frames, args.scale)
+            ms = 1000 * time_forward(model, frames, args.scale, args.repeats)
+            baseline = baseline or (params, macs, ms)
+            print(
+                f"{preset + ' ' + kind:<22}{params / 1e6:>9.2f}M{macs / 1e9:>10.1f}{ms:>11.0f}"
+                f"{params / baseline[0]:>10.2f}{macs / baseline[1]:>8.2f}{ms / baseline[2]:>8.2f}"
+            )
+
+    if not args.skip_torchvision:
+        torch.manual_seed(0)
+        model = build_edvr("m", trunk_conv="static", scales=(args.scale,)).eval()
+        frames = torch.rand(1, model.num_frames, 3, args.height, args.width)
+        ours = time_forward(model, frames, args.scale, args.repeats)
+        # The same network and weights; only the operator DCNv2Pack calls changes.
+        original = vsr.ops.modules.deform_conv2d
+        vsr.ops.modules.deform_conv2d = torchvision.ops.deform_conv2d
+        try:
+            theirs = time_forward(model, frames, args.scale, args.repeats)
+        finally:
+            vsr.ops.modules.deform_conv2d = original
+        print(
+            f"\nEDVR-M static, ms/frame: vsr.ops {1000 * ours:.0f}, torchvision "
+            f"{1000 * theirs:.0f}: ours is {theirs / ours:.2f}x faster (target >= 2x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
