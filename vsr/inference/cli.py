@@ -1,0 +1,118 @@
+"""``vsr-upscale INPUT OUTPUT``: upscale a video file or a folder of frames."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from vsr.conditions import DEGRADATIONS, SCALES
+from vsr.inference.errors import InferenceError
+from vsr.inference.runtime import DEVICES, PRECISIONS
+from vsr.inference.upscale import DEFAULT_TILE_OVERLAP
+from vsr.video import VideoError
+
+PROG = "vsr-upscale"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Upscale a video file or a folder of frames. Keeps every frame's timestamp, the "
+            "frame rate, audio and subtitle streams, rotation, pixel aspect ratio and colour "
+            "metadata; streams the input so memory does not grow with its length."
+        ),
+    )
+    p.add_argument("input", help="video file, or a folder of image frames")
+    p.add_argument(
+        "output",
+        help="video file (.mp4, .mkv, .mov, .webm), or a folder name for PNG frames",
+    )
+    p.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor")
+    p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS,
+                   help="what the input went through (conditions the network)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="degradation strength in [0, 1] (blur, noise, compression)")
+    p.add_argument("--checkpoint", default=None,
+                   help="exported .pt weights (default: the shipped checkpoints/vsr_tiny.pt)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto: bf16/fp16 autocast on CUDA, fp32 on the CPU")
+    p.add_argument("--tile", type=int, default=None,
+                   help="process frames in tiles of N input pixels (large frames, little memory)")
+    p.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP,
+                   help="context around each tile, input pixels (default %(default)s)")
+    p.add_argument("--batch", type=int, default=1, help="windows per forward pass")
+    p.add_argument("--codec", default=None,
+                   help="video encoder: libx264 (default; libvpx-vp9 for .webm), libx265, ffv1")
+    p.add_argument("--crf", type=int, default=18, help="constant quality (lower is better)")
+    p.add_argument("--pix-fmt", default=None,
+                   help="output pixel format (default yuv420p, or the input's 4:4:4/4:2:2)")
+    p.add_argument("--start", type=float, default=None, help="first second to process")
+    p.add_argument("--end", type=float, default=None, help="second to stop at (exclusive)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of a folder-of-frames input (default 25)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    p.add_argument("--compare", default=None, metavar="PNG",
+                   help="also write bicubic | model side by side for the middle frame")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _setup_logging(quiet: bool) -> None:
+    from rich.logging import RichHandler
+
+    from vsr.video.progress import console
+
+    handler = RichHandler(console=console, show_time=False, show_path=False)
+    logger = logging.getLogger("vsr")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (0 on success)."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.quiet)
+    try:
+        # Imported here so that --help answers without loading torch.
+        from vsr.inference.upscale import upscale_video
+
+        result = upscale_video(
+            args.input, args.output, checkpoint=args.checkpoint, scale=args.scale,
+            degradation=args.degradation, strength=args.strength, device=args.device,
+            precision=args.precision, tile=args.tile, tile_overlap=args.tile_overlap,
+            batch=args.batch, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt,
+            start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
+            compare=args.compare, quiet=args.quiet,
+        )
+    except (VideoError, InferenceError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; {args.output} was not written", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"{PROG}: error: out of memory; try --tile 256 (or smaller) and --batch 1",
+              file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc):
+            raise
+        print(f"{PROG}: error: out of GPU memory; try --tile 256 (or smaller) and --batch 1",
+              file=sys.stderr)
+        return 1
+    if not args.quiet:
+        print(
+            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
+            f"({result.fps:.2f} fps)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Device, precision and thread choices for inference."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+
+from vsr.inference.errors import InferenceError
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU. Asking for CUDA without one is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise InferenceError(f"unknown device {device!r}: expected one of {', '.join(DEVICES)}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InferenceError("--device cuda was requested but no CUDA GPU is available; use cpu")
+    if device == "cpu":
+        # All cores: PyTorch's default may be lower inside containers and job schedulers.
+        torch.set_num_threads(os.cpu_count() or 1)
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 on GPUs that support it, else fp16 on CUDA; always fp32 on the CPU.
+
+    Half precision on the CPU is slower than fp32 in PyTorch, so it is refused there.
+    """
+    if precision not in PRECISIONS:
+        raise InferenceError(
+            f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}"
+        )
+    if device.type != "cuda":
+        if precision in ("fp16", "bf16"):
+            raise InferenceError(f"--precision {precision} needs --device cuda; the CPU runs fp32")
+        return "fp32"
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return precision
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """Mixed-precision context for the forward pass (weights stay fp32)."""
+    if precision in _DTYPES and device.type == "cuda":
+        return torch.autocast("cuda", dtype=_DTYPES[precision])
+    return nullcontext()
