@@ -3,6 +3,7 @@
 from vsr.models.basicsr import basicsr_edvr_config, load_basicsr_edvr
 from vsr.models.blocks import TRUNK_CONVS, ResidualBlock
 from vsr.models.edvr import EDVR, UpsampleHead
+from vsr.models.introspect import capture_offsets, routing_table, sampling_points
 from vsr.models.pcd import PCDAlignment
 from vsr.models.presets import PRESETS, build_edvr
 from vsr.models.tsa import TSAFusion
@@ -17,5 +18,8 @@ __all__ = [
     "UpsampleHead",
     "basicsr_edvr_config",
     "build_edvr",
+    "capture_offsets",
     "load_basicsr_edvr",
+    "routing_table",
+    "sampling_points",
 ]
