@@ -58,6 +58,8 @@ class VimeoSource(ClipSource):
         split: ``"train"`` (``sep_trainlist.txt``) or ``"val"`` (``sep_testlist.txt``).
         list_file: a list file to use instead (e.g. a short list kept elsewhere).
         sequences_dir: the sequences folder, default ``root/sequences``.
+        lr_dir: where ``sequences_<kind>_X<s>`` LR folders are looked for, default the
+            folder holding ``sequences_dir``.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class VimeoSource(ClipSource):
         split: str = "train",
         list_file: str | Path | None = None,
         sequences_dir: str | Path | None = None,
+        lr_dir: str | Path | None = None,
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"Vimeo-90K split must be 'train' or 'val', got {split!r}")
@@ -76,12 +79,13 @@ class VimeoSource(ClipSource):
         self.sequences_dir = (
             Path(sequences_dir) if sequences_dir is not None else self.root / "sequences"
         )
+        self.lr_dir = Path(lr_dir) if lr_dir is not None else self.sequences_dir.parent
 
     def _lr_roots(self) -> dict[tuple[int, str], Path]:
         """``sequences_<kind>_X<s>`` folders beside the sequences folder."""
         found = {}
         prefix = self.sequences_dir.name + "_"
-        for folder in self.sequences_dir.parent.glob(prefix + "*_X*"):
+        for folder in self.lr_dir.glob(prefix + "*_X*"):
             kind, _, scale = folder.name[len(prefix) :].rpartition("_X")
             if scale.isdigit() and kind:
                 found[(int(scale), kind)] = folder
