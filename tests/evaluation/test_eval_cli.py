@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from eval_frames import write_frames
+from eval_frames import make_frames, write_frames
 
+from vsr import inference
 from vsr.data.degradations import blur_downsample, imresize
 from vsr.evaluation import cli
 from vsr.metrics import ssim
@@ -156,7 +157,7 @@ def test_missing_default_checkpoint_is_explained(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(cli, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "vsr_tiny.pt")
+    monkeypatch.setattr(inference, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "vsr_tiny.pt")
     monkeypatch.setenv("COLUMNS", "400")
     assert cli.main(["--dataset-root", str(tmp_path / "gt"), "--no-lpips"]) == 2
     err = capsys.readouterr().err
@@ -185,3 +186,36 @@ def test_vimeo_layout_on_real_septuplets(tmp_path: Path) -> None:
         assert clip["psnr"] == pytest.approx(_psnr(_y(up), _y(gt)), abs=1e-9)
         assert clip["ssim"] == pytest.approx(ssim(up, gt, y_channel=True), abs=1e-12)
         assert 25 < clip["psnr"] < 45
+
+
+@pytest.mark.slow
+def test_model_method_with_exported_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vsr.models import build_edvr
+
+    frames = make_frames(5, 3, h=32, w=40)
+    write_frames(tmp_path / "gt" / "clip", frames)
+    torch.manual_seed(0)
+    ckpt = inference.save_model_file(build_edvr("tiny"), tmp_path / "tiny.pt")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_cache"))
+    argv = ["--checkpoint", str(ckpt), "--dataset-root", str(tmp_path / "gt"), "--scale", "2",
+            "--degradation", "blur", "--device", "cpu", "--output-json", str(tmp_path / "r.json"),
+            "--save-crops", str(tmp_path / "crops"), "--crop-size", "24"]  # fmt: skip
+    assert cli.main(argv) == 0
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["settings"]["method"] == "model" and doc["settings"]["checkpoint"] == str(ckpt)
+
+    # The same numbers computed directly: BD x2 LR, the loaded model, Y-channel PSNR.
+    lr = blur_downsample(frames, 2)
+    model = inference.load_model(ckpt)
+    sr = inference.upscale_frames(model, lr, 2, "blur", precision="fp32")
+    expected = np.mean([_psnr(_y(s), _y(g)) for s, g in zip(sr, frames, strict=True)])
+    assert doc["clips"]["clip"]["psnr"] == pytest.approx(expected, abs=1e-9)
+    assert doc["average"]["lpips"] is None  # no backbone in the empty TORCH_HOME
+
+    # bicubic | model | ground truth, each 24 wide, with two 4-pixel gaps.
+    crop = cv2.imread(str(tmp_path / "crops" / "clip.png"))[..., ::-1]
+    assert crop.shape == (24, 3 * 24 + 2 * 4, 3)
+    top, left = (32 - 24) // 2, (40 - 24) // 2
+    np.testing.assert_array_equal(crop[:, 28:52], sr[1, top : top + 24, left : left + 24])

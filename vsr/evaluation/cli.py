@@ -42,16 +42,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-import vsr
+from vsr import inference
 from vsr.conditions import DEGRADATIONS, SCALES
 from vsr.evaluation.datasets import LAYOUTS, find_clips
 from vsr.evaluation.report import results_dict, results_table, write_csv, write_json
 from vsr.evaluation.runner import ClipScores, Protocol, evaluate_clip
 from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler, model_upscaler
 from vsr.metrics import LPIPS, LPIPSWeightsMissing
-
-#: The checkpoint shipped with the project (``checkpoints/`` at the repository root).
-DEFAULT_CHECKPOINT = Path(vsr.__file__).resolve().parent.parent / "checkpoints" / "vsr_tiny.pt"
 
 #: (y_channel, crop_border, centre frame only) per layout; see the module docstring.
 LAYOUT_DEFAULTS: dict[str, tuple[bool, int, bool]] = {
@@ -73,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         type=Path,
         default=None,
-        help=f"exported model (.pt) for --method model (default: {DEFAULT_CHECKPOINT})",
+        help="exported model (.pt) for --method model (default: the shipped "
+        "checkpoints/vsr_tiny.pt)",
     )
     p.add_argument("--dataset-root", type=Path, required=True, help="ground-truth tree")
     p.add_argument("--layout", choices=LAYOUTS, default="folders")
@@ -135,20 +133,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-crops", type=int, default=4, help="clips to save a crop of")
     p.add_argument("--crop-size", type=int, default=160, help="crop side in HR pixels")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "auto", "fp16", "bf16"),
+        default="fp32",
+        help="model arithmetic; fp32 keeps the numbers reproducible across GPUs",
+    )
+    p.add_argument("--tile", type=int, default=None, help="tile size (LR pixels) for big frames")
     return p
+
+
+def _checkpoint_path(args: argparse.Namespace) -> Path:
+    """--checkpoint, or the shipped default that the loader defines."""
+    return Path(args.checkpoint or inference.DEFAULT_CHECKPOINT)
 
 
 def _make_upscaler(args: argparse.Namespace) -> Upscaler:
     if args.method == "bicubic":
         return bicubic_upscaler(args.scale)
-    checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
+    checkpoint = _checkpoint_path(args)
     if not Path(checkpoint).is_file():
         which = "the shipped checkpoint" if args.checkpoint is None else "checkpoint"
         raise FileNotFoundError(
             f"{which} {checkpoint} does not exist: pass --checkpoint PATH to an exported .pt "
             "file, or use --method bicubic for the bicubic baseline"
         )
-    return model_upscaler(checkpoint, args.scale, args.degradation, args.device)
+    return model_upscaler(
+        checkpoint, args.scale, args.degradation, args.device, args.precision, args.tile
+    )
 
 
 def _make_lpips(args: argparse.Namespace, console: Console) -> tuple[LPIPS | None, str]:
@@ -215,9 +227,7 @@ def run(args: argparse.Namespace, console: Console) -> dict:
 
     settings = {
         "method": args.method,
-        "checkpoint": None
-        if args.method == "bicubic"
-        else str(args.checkpoint or DEFAULT_CHECKPOINT),
+        "checkpoint": None if args.method == "bicubic" else str(_checkpoint_path(args)),
         "dataset_root": str(args.dataset_root),
         "layout": args.layout,
         "lr_root": None if args.lr_root is None else str(args.lr_root),
@@ -238,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True)
     try:
         doc = run(args, console)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, inference.InferenceError) as err:
         console.print(f"[red]vsr-eval: error:[/] {err}")
         return 2
     s = doc["settings"]

@@ -34,6 +34,8 @@ def model_upscaler(
     scale: int,
     degradation: str,
     device: str,
+    precision: str = "fp32",
+    tile: int | None = None,
 ) -> Upscaler:
     """A trained network loaded with :func:`vsr.inference.load_model`.
 
@@ -42,12 +44,17 @@ def model_upscaler(
         scale: upscaling factor the network is asked for.
         degradation: the degradation name the network is conditioned on.
         device: torch device string.
+        precision: ``fp32`` (default, reproducible), or ``auto``/``fp16``/``bf16``.
+        tile: tile size in LR pixels for frames too big for memory (None: whole frames).
     """
-    from vsr import inference  # lazy: pulls in torch models only for this method
+    from vsr import inference  # lazy: the bicubic baseline needs no model code
 
     model = inference.load_model(checkpoint, device=device)
 
     def upscale(lr: np.ndarray) -> np.ndarray:
-        return np.asarray(inference.upscale_frames(model, lr, scale, degradation))
+        out = inference.upscale_frames(
+            model, lr, scale, degradation, precision=precision, tile=tile
+        )
+        return np.asarray(out)
 
     return upscale
