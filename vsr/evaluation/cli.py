@@ -37,10 +37,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from vsr import inference
 from vsr.conditions import DEGRADATIONS, SCALES
@@ -56,6 +59,13 @@ LAYOUT_DEFAULTS: dict[str, tuple[bool, int, bool]] = {
     "vimeo": (True, 0, True),
     "reds": (False, 0, False),
 }
+
+
+class _FramesPerSecond(ProgressColumn):
+    """Scored frames per second (upscaling included)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:.2f} fps" if task.speed else "- fps")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,6 +212,7 @@ def run(args: argparse.Namespace, console: Console) -> dict:
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("frames"),
+        _FramesPerSecond(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
