@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-root",
         type=Path,
         default=None,
-        help="precomputed LR tree mirroring the ground truth (default: degrade on the fly)",
+        help="precomputed LR tree mirroring the ground truth (default: degrade on the fly); "
+        "--degradation then only tells the model what the LR went through",
     )
     p.add_argument(
         "--test-list",
@@ -180,12 +182,16 @@ def _make_lpips(args: argparse.Namespace, console: Console) -> tuple[LPIPS | Non
     try:
         return LPIPS(args.lpips_net, device=args.device, backbone_weights=args.lpips_weights), ""
     except LPIPSWeightsMissing as err:
-        console.print(f"[yellow]LPIPS unavailable, reporting PSNR and SSIM only:[/] {err}")
+        console.print(
+            f"[yellow]LPIPS unavailable, reporting PSNR and SSIM only:[/] {escape(str(err))}"
+        )
         return None, f"unavailable: {err}"
 
 
 def run(args: argparse.Namespace, console: Console) -> dict:
     """Evaluate as ``args`` says; returns the results document (see :mod:`.report`)."""
+    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {args.device}: no CUDA GPU is available; use --device cpu")
     y_default, crop_default, centre_default = LAYOUT_DEFAULTS[args.layout]
     protocol = Protocol(
         scale=args.scale,
@@ -248,7 +254,7 @@ def run(args: argparse.Namespace, console: Console) -> dict:
         "crop_border": protocol.crop_border,
         "frames": "centre" if centre else "all",
         "seed": protocol.seed,
-        "lpips": lpips_note or f"lpips {args.lpips_net}",
+        "lpips": lpips_note or f"computed ({args.lpips_net})",
     }
     return results_dict(results, settings)
 
@@ -260,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         doc = run(args, console)
     except (FileNotFoundError, ValueError, inference.InferenceError) as err:
-        console.print(f"[red]vsr-eval: error:[/] {err}")
+        console.print(f"[red]vsr-eval: error:[/] {escape(str(err))}")
         return 2
     s = doc["settings"]
     title = (
