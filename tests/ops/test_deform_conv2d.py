@@ -1,0 +1,250 @@
+"""vsr.ops.deform_conv2d against torchvision's operator and a float64 loop reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from vsr.ops import deform_conv2d
+
+# (batch, weight groups, offset groups, kernel, stride, padding, dilation): every axis of the
+# issue's grid appears, each combined with the others somewhere.
+CONFIGS = [
+    (1, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
+    (2, 2, 3, (3, 3), (2, 1), (1, 0), (2, 1)),
+    (3, 1, 8, (1, 1), (1, 1), (0, 0), (1, 1)),
+    (2, 2, 1, (3, 2), (1, 1), (1, 0), (1, 1)),
+    (1, 1, 3, (3, 2), (2, 1), (0, 0), (2, 1)),
+    (33, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
+    (0, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
+]
+
+
+def make_case(batch, groups, offset_groups, kernel, stride, padding, dilation, *, dtype,
+              use_mask=True, use_bias=True, offset_scale=2.0, seed=0, channels=None):
+    gen = torch.Generator().manual_seed(seed)
+    in_channels = channels or 24  # divisible by 1, 2, 3, 8 and by 2 * 3
+    out_channels = 6
+    height, width = 7, 9
+    kh, kw = kernel
+    out_h = (height + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    out_w = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    x = torch.randn(batch, in_channels, height, width, generator=gen, dtype=dtype)
+    weight = torch.randn(out_channels, in_channels // groups, kh, kw, generator=gen, dtype=dtype)
+    offset = torch.randn(batch, 2 * offset_groups * kh * kw, out_h, out_w, generator=gen,
+                         dtype=dtype) * offset_scale
+    mask = torch.rand(batch, offset_groups * kh * kw, out_h, out_w, generator=gen, dtype=dtype)
+    bias = torch.randn(out_channels, generator=gen, dtype=dtype)
+    return dict(
+        input=x, offset=offset, weight=weight, bias=bias if use_bias else None,
+        stride=stride, padding=padding, dilation=dilation, mask=mask if use_mask else None,
+    )
+
+
+def run_with_grads(op, case):
+    leaves = {k: v.clone().requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
+    args = {**case, **leaves}
+    out = op(args["input"], args["offset"], args["weight"], args["bias"], args["stride"],
+             args["padding"], args["dilation"], args["mask"])
+    # A non-uniform upstream gradient, so every output element matters differently.
+    upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    out.backward(upstream)
+    grads = {k: v.grad for k, v in leaves.items()}
+    return out.detach(), grads
+
+
+def assert_matches_torchvision(case, tol):
+    ours, our_grads = run_with_grads(deform_conv2d, case)
+    ref, ref_grads = run_with_grads(torchvision.ops.deform_conv2d, case)
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
+    assert our_grads.keys() == ref_grads.keys()
+    for name in ref_grads:
+        torch.testing.assert_close(our_grads[name], ref_grads[name], rtol=tol, atol=tol,
+                                   msg=lambda m, name=name: f"grad of {name}: {m}")
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
+@pytest.mark.parametrize("use_mask", [True, False], ids=["mask", "nomask"])
+@pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
+def test_matches_torchvision_float64(config, use_mask, use_bias):
+    case = make_case(*config, dtype=torch.float64, use_mask=use_mask, use_bias=use_bias)
+    assert_matches_torchvision(case, tol=1e-10)
+
+
+@pytest.mark.parametrize("config", CONFIGS[:5], ids=lambda c: "-".join(map(str, c)))
+def test_matches_torchvision_float32(config):
+    case = make_case(*config, dtype=torch.float32)
+    assert_matches_torchvision(case, tol=1e-5)
+
+
+def test_large_blocks_and_many_positions_float32():
+    # More output positions than one CPU block (2048), so block boundaries are exercised.
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 16, 50, 60, generator=gen)
+    weight = torch.randn(8, 16, 3, 3, generator=gen) * 0.1
+    offset = torch.randn(2, 2 * 8 * 9, 50, 60, generator=gen) * 3
+    mask = torch.rand(2, 8 * 9, 50, 60, generator=gen)
+    case = dict(input=x, offset=offset, weight=weight, bias=None, stride=(1, 1),
+                padding=(1, 1), dilation=(1, 1), mask=mask)
+    assert_matches_torchvision(case, tol=2e-4)
+
+
+def test_non_contiguous_inputs():
+    case = make_case(2, 1, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
+    contiguous = run_with_grads(deform_conv2d, case)
+    # Same values, other memory layouts: channels-last input, transposed-then-back offset.
+    case_nc = dict(case)
+    case_nc["input"] = case["input"].to(memory_format=torch.channels_last)
+    case_nc["offset"] = case["offset"].transpose(2, 3).contiguous().transpose(2, 3)
+    case_nc["mask"] = case["mask"].transpose(2, 3).contiguous().transpose(2, 3)
+    case_nc["weight"] = case["weight"].permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    assert not case_nc["offset"].is_contiguous()
+    out, grads = run_with_grads(deform_conv2d, case_nc)
+    torch.testing.assert_close(out, contiguous[0], rtol=1e-12, atol=1e-12)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, contiguous[1][name], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["exactly_minus_one", "exactly_height_and_width", "far_away", "just_inside", "integers"],
+)
+def test_offsets_at_and_beyond_the_border(where):
+    """Sampling points on the border lines and outside follow torchvision's rules."""
+    case = make_case(2, 1, 1, (3, 3), (1, 1), (0, 0), (1, 1), dtype=torch.float64)
+    offset = case["offset"]
+    height, width = case["input"].shape[2:]
+    out_h, out_w = offset.shape[2:]
+    ys = torch.arange(out_h, dtype=torch.float64).view(1, 1, -1, 1)
+    xs = torch.arange(out_w, dtype=torch.float64).view(1, 1, 1, -1)
+    ky = torch.tensor([k // 3 for k in range(9)], dtype=torch.float64).view(1, 9, 1, 1)
+    kx = torch.tensor([k % 3 for k in range(9)], dtype=torch.float64).view(1, 9, 1, 1)
+    base_y, base_x = ys + ky, xs + kx  # where each tap samples without offset
+    target = {
+        "exactly_minus_one": (torch.full_like(base_y, -1.0), base_x + 0.3),
+        "exactly_height_and_width": (torch.full_like(base_y, float(height)),
+                                     torch.full_like(base_x, float(width))),
+        "far_away": (base_y + 1e4, base_x - 1e4),
+        "just_inside": (torch.full_like(base_y, -1 + 1e-6), torch.full_like(base_x, width - 1e-6)),
+        "integers": (base_y.round() + 1.0, base_x.round() - 1.0),
+    }[where]
+    offset = offset.clone()
+    offset[:, 0::2] = (target[0] - base_y).expand(2, 9, out_h, out_w)
+    offset[:, 1::2] = (target[1] - base_x).expand(2, 9, out_h, out_w)
+    case["offset"] = offset
+    assert_matches_torchvision(case, tol=1e-10)
+
+
+def loop_reference(x, offset, weight, bias, stride, padding, dilation, mask):
+    """Deformable convolution written directly from its definition, in float64."""
+    x, offset, weight = x.double(), offset.double(), weight.double()
+    n_batch, c_in, height, width = x.shape
+    c_out, c_per_group, kh, kw = weight.shape
+    groups = c_in // c_per_group
+    offset_groups = offset.shape[1] // (2 * kh * kw)
+    out_h, out_w = offset.shape[2:]
+
+    def bilinear(plane, y, x_):
+        if not (-1 < y < height and -1 < x_ < width):
+            return 0.0
+        y0, x0 = math.floor(y), math.floor(x_)
+        total = 0.0
+        for yy, xx in ((y0, x0), (y0, x0 + 1), (y0 + 1, x0), (y0 + 1, x0 + 1)):
+            if 0 <= yy < height and 0 <= xx < width:
+                total += (1 - abs(y - yy)) * (1 - abs(x_ - xx)) * float(plane[yy, xx])
+        return total
+
+    out = torch.zeros(n_batch, c_out, out_h, out_w, dtype=torch.float64)
+    for n in range(n_batch):
+        for o in range(c_out):
+            g = o // (c_out // groups)
+            for oy in range(out_h):
+                for ox in range(out_w):
+                    acc = 0.0 if bias is None else float(bias[o])
+                    for ci in range(c_per_group):
+                        c = g * c_per_group + ci
+                        og = c // (c_in // offset_groups)
+                        for i in range(kh):
+                            for j in range(kw):
+                                k = i * kw + j
+                                dy = float(offset[n, 2 * (og * kh * kw + k), oy, ox])
+                                dx = float(offset[n, 2 * (og * kh * kw + k) + 1, oy, ox])
+                                y = oy * stride[0] - padding[0] + i * dilation[0] + dy
+                                x_ = ox * stride[1] - padding[1] + j * dilation[1] + dx
+                                m = 1.0 if mask is None else float(mask[n, og * kh * kw + k, oy, ox])
+                                acc += float(weight[o, ci, i, j]) * m * bilinear(x[n, c], y, x_)
+                    out[n, o, oy, ox] = acc
+    return out
+
+
+@pytest.mark.parametrize("use_mask", [True, False])
+def test_matches_float64_loop_reference(use_mask):
+    case = make_case(2, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64,
+                     use_mask=use_mask, channels=6)
+    ours = deform_conv2d(**case)
+    ref = loop_reference(case["input"], case["offset"], case["weight"], case["bias"],
+                         case["stride"], case["padding"], case["dilation"], case["mask"])
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("use_mask", [True, False])
+def test_gradcheck_float64(use_mask):
+    case = make_case(2, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64,
+                     use_mask=use_mask, channels=6)
+    # Keep sampling points away from integer coordinates, where bilinear interpolation is not
+    # differentiable and finite differences disagree with any one-sided derivative.
+    case["offset"] = torch.round(case["offset"]) + 0.5 + 0.3 * torch.rand_like(case["offset"]) - 0.15
+    tensors = {k: v.requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
+
+    def fn(input, offset, weight, bias, *rest):
+        mask = rest[0] if rest else None
+        return deform_conv2d(input, offset, weight, bias, case["stride"], case["padding"],
+                             case["dilation"], mask)
+
+    inputs = [tensors["input"], tensors["offset"], tensors["weight"], tensors["bias"]]
+    if use_mask:
+        inputs.append(tensors["mask"])
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
+
+
+def test_zero_offsets_and_unit_mask_equal_conv2d():
+    case = make_case(2, 2, 3, (3, 3), (2, 1), (1, 0), (2, 1), dtype=torch.float64)
+    offset = torch.zeros_like(case["offset"])
+    mask = torch.ones_like(case["mask"])
+    ours = deform_conv2d(case["input"], offset, case["weight"], case["bias"], case["stride"],
+                         case["padding"], case["dilation"], mask)
+    ref = F.conv2d(case["input"], case["weight"], case["bias"], case["stride"], case["padding"],
+                   case["dilation"], groups=2)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_zero_gives_empty_output_and_grads():
+    case = make_case(0, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float32)
+    out, grads = run_with_grads(deform_conv2d, case)
+    assert out.shape == (0, 6, 7, 9)
+    assert torch.count_nonzero(grads["weight"]) == 0
+    assert grads["input"].shape == case["input"].shape
+
+
+def test_prime_batch_sizes_match_per_sample_results():
+    # A batch gives each sample exactly what it gets alone (no cross-sample mixing).
+    case = make_case(5, 1, 2, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
+    together = deform_conv2d(**case)
+    for n in range(5):
+        alone = deform_conv2d(
+            case["input"][n : n + 1], case["offset"][n : n + 1], case["weight"], case["bias"],
+            case["stride"], case["padding"], case["dilation"], case["mask"][n : n + 1],
+        )
+        torch.testing.assert_close(together[n : n + 1], alone, rtol=0, atol=0)
+
+
+def test_backward_is_deterministic_on_cpu():
+    case = make_case(2, 1, 8, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float32)
+    first = run_with_grads(deform_conv2d, case)[1]
+    second = run_with_grads(deform_conv2d, case)[1]
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
