@@ -63,7 +63,7 @@ def time_forward(model: torch.nn.Module, frames: torch.Tensor, scale: int, repea
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["tiny", "m"])
+    parser.add_argument("--presets", nargs="*", default=["tiny", "m"])
     parser.add_argument("--trunk-convs", nargs="+", default=list(TRUNK_CONVS))
     parser.add_argument("--height", type=int, default=180)
     parser.add_argument("--width", type=int, default=320)

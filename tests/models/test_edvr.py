@@ -220,3 +220,25 @@ def test_set_temperature_reaches_every_bank() -> None:
     model.set_temperature(5.0)
     temps = {m.temperature for m in model.modules() if isinstance(m, KernelBankConv2d)}
     assert temps == {5.0}
+
+
+@pytest.mark.parametrize("trunk_conv", ["dynamic", "cond_dynamic"])
+def test_one_expert_trunk_equals_the_static_model(trunk_conv: str) -> None:
+    static = _tiny(trunk_conv="static").eval()
+    adaptive = _tiny(trunk_conv=trunk_conv, num_experts=1).eval()
+    ours = adaptive.state_dict()
+    for key, value in static.state_dict().items():
+        ours[key] = value.reshape(ours[key].shape)  # banks hold one (1, O, C, k, k) expert
+    adaptive.load_state_dict(ours)
+    frames = _frames(b=2, h=9, w=10)
+    with torch.no_grad():
+        expected = static(frames, 3, "noise")
+        torch.testing.assert_close(adaptive(frames, 3, "noise"), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_max_offset_bounds_every_dcn() -> None:
+    model = _tiny(trunk_conv="static", max_offset=0.3)
+    _perturb_offsets(model, std=3.0)
+    model(_frames())
+    magnitudes = model.offset_magnitudes()
+    assert all(0.05 < v <= 0.3 for v in magnitudes.values()), magnitudes
