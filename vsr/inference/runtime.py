@@ -25,8 +25,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InferenceError("--device cuda was requested but no CUDA GPU is available; use cpu")
     if device == "cpu":
-        # All cores: PyTorch's default may be lower inside containers and job schedulers.
-        torch.set_num_threads(os.cpu_count() or 1)
+        # All cores this process may use: PyTorch's default can be lower inside containers
+        # and job schedulers (the affinity mask is what the scheduler actually grants).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        torch.set_num_threads(cores or os.cpu_count() or 1)
     return torch.device(device)
 
 

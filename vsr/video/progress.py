@@ -43,6 +43,8 @@ class FrameProgress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 console=console,
+                # Cleared when done: the caller prints a one-line summary (or the error).
+                transient=True,
             )
             self._task = self._progress.add_task(description, total=total or None, fps=0.0)
 
