@@ -74,9 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vsr-eval",
         description="Evaluate a VSR checkpoint or the bicubic baseline with PSNR, SSIM and LPIPS.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Per-layout defaults: folders (Vid4) and vimeo (Vimeo-90K-T, centre frame) "
+        "score Y with no border crop; reds (REDS4) scores RGB with no border crop.",
     )
-    p.add_argument("--method", choices=("model", "bicubic"), default="model")
+    p.add_argument(
+        "--method",
+        choices=("model", "bicubic"),
+        default="model",
+        help="a checkpoint, or MATLAB-bicubic upscaling of the LR input (default: model)",
+    )
     p.add_argument(
         "--checkpoint",
         type=Path,
@@ -85,7 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoints/vsr_tiny.pt)",
     )
     p.add_argument("--dataset-root", type=Path, required=True, help="ground-truth tree")
-    p.add_argument("--layout", choices=LAYOUTS, default="folders")
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="folders",
+        help="folders: ROOT/<clip>/*.png (Vid4); reds: ROOT/train_sharp/<clip>; "
+        "vimeo: ROOT/sequences/<a>/<b>/im1-7.png (default: folders)",
+    )
     p.add_argument(
         "--lr-root",
         type=Path,
@@ -104,9 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="comma-separated clip names (default: REDS4 for reds, all otherwise)",
     )
-    p.add_argument("--scale", type=int, choices=SCALES, default=4)
-    p.add_argument("--degradation", choices=DEGRADATIONS, default="bicubic")
-    p.add_argument("--seed", type=int, default=0, help="seed of random degradations")
+    p.add_argument("--scale", type=int, choices=SCALES, default=4, help="(default: 4)")
+    p.add_argument(
+        "--degradation",
+        choices=DEGRADATIONS,
+        default="bicubic",
+        help="how LR frames are made: bicubic = BI, blur = BD (default: bicubic)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of random degradations (default: 0)")
     p.add_argument(
         "--y-channel",
         action=argparse.BooleanOptionalAction,
@@ -125,16 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="frames scored per clip (default: centre for vimeo, all otherwise)",
     )
-    p.add_argument("--lpips", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex")
+    p.add_argument(
+        "--lpips",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also compute LPIPS; reported as null when its weights are missing (default: on)",
+    )
+    p.add_argument("--lpips-net", choices=("alex", "vgg"), default="alex", help="(default: alex)")
     p.add_argument(
         "--lpips-weights",
         type=Path,
         default=None,
         help="ImageNet backbone file for LPIPS (default: the torch hub cache)",
     )
-    p.add_argument("--output-json", type=Path, default=None)
-    p.add_argument("--output-csv", type=Path, default=None)
+    p.add_argument("--output-json", type=Path, default=None, metavar="FILE")
+    p.add_argument("--output-csv", type=Path, default=None, metavar="FILE")
     p.add_argument(
         "--save-crops",
         type=Path,
@@ -142,14 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="write bicubic | model | ground-truth crops as PNG here",
     )
-    p.add_argument("--num-crops", type=int, default=4, help="clips to save a crop of")
-    p.add_argument("--crop-size", type=int, default=160, help="crop side in HR pixels")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--num-crops", type=int, default=4, help="clips to save a crop of (default: 4)")
+    p.add_argument(
+        "--crop-size", type=int, default=160, help="crop side in HR pixels (default: 160)"
+    )
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch device for the model and LPIPS (default: cuda when available)",
+    )
     p.add_argument(
         "--precision",
         choices=("fp32", "auto", "fp16", "bf16"),
         default="fp32",
-        help="model arithmetic; fp32 keeps the numbers reproducible across GPUs",
+        help="model arithmetic; fp32 keeps the numbers reproducible (default: fp32)",
     )
     p.add_argument("--tile", type=int, default=None, help="tile size (LR pixels) for big frames")
     return p
