@@ -12,7 +12,7 @@ import torch
 from kornia.metrics import ssim as kornia_ssim
 
 from vsr.metrics.color import rgb_to_y_tensor
-from vsr.metrics.image import SSIM_SIGMA, SSIM_WINDOW
+from vsr.metrics.image import SSIM_WINDOW
 
 
 def _prepare(
@@ -78,7 +78,7 @@ def ssim_batch(
         raise ValueError(
             f"SSIM needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {tuple(a.shape[-2:])}"
         )
-    assert SSIM_SIGMA == 1.5  # kornia's window is the sigma-1.5 Gaussian of Wang et al.
+    # kornia's window is always the sigma-1.5 Gaussian of Wang et al. (SSIM_SIGMA);
     # max_val=1 scales C1 and C2 to the [0, 1] range, which leaves SSIM unchanged;
     # eps=0 drops kornia's extra denominator term so the value is the textbook one.
     ssim_map = kornia_ssim(a, b, SSIM_WINDOW, max_val=1.0, eps=0.0, padding="valid")
