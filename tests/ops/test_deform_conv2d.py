@@ -193,7 +193,7 @@ def test_matches_float64_loop_reference(use_mask):
 
 @pytest.mark.parametrize("use_mask", [True, False])
 def test_gradcheck_float64(use_mask):
-    case = make_case(2, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64,
+    case = make_case(1, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64,
                      use_mask=use_mask, channels=6)
     # Keep sampling points away from integer coordinates, where bilinear interpolation is not
     # differentiable and finite differences disagree with any one-sided derivative.
@@ -208,7 +208,7 @@ def test_gradcheck_float64(use_mask):
     inputs = [tensors["input"], tensors["offset"], tensors["weight"], tensors["bias"]]
     if use_mask:
         inputs.append(tensors["mask"])
-    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, fast_mode=True)
 
 
 def test_zero_offsets_and_unit_mask_equal_conv2d():
