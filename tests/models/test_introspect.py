@@ -110,12 +110,16 @@ def test_plot_routing_writes_png(tmp_path: Path) -> None:
 def test_plot_receptive_field_writes_png(tmp_path: Path) -> None:
     if not LR_CLIP.is_dir():
         pytest.skip(f"real frames not found at {LR_CLIP} (../shared/data beside the repo)")
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for path in sorted(LR_CLIP.glob("*.png"))[:5]:  # a 40x48 crop of the real frames: fast
+        cv2.imwrite(str(clip / path.name), cv2.imread(str(path))[60:100, 100:148])
     out = tmp_path / "rf.png"
     with pytest.warns(UserWarning, match="untrained"):
         _load_script("plot_receptive_field").main(
             [
                 "--frames",
-                str(LR_CLIP),
+                str(clip),
                 "--pixel",
                 "20",
                 "30",

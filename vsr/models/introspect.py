@@ -29,7 +29,8 @@ def capture_offsets(model: EDVR, frames: torch.Tensor, dcn: str = "pcd_align.dcn
     hook = module.register_forward_hook(lambda m, i, out: captured.append(out.detach()))
     try:
         with torch.inference_mode():
-            model(frames, scale=model.scales[-1])
+            # Alignment comes before the trunk and heads: the cheapest scale gives the same.
+            model(frames, scale=model.scales[0])
     finally:
         hook.remove()
     return captured[0]
