@@ -1,9 +1,10 @@
 """What adaptivity costs, and what our deformable operator saves, on the CPU.
 
 For each preset (``tiny``, ``m``) and each ``trunk_conv`` it prints parameters, multiply-adds
-and forward milliseconds per output frame at a 180x320 input (x4), next to the static
-baseline (ratios), then EDVR-M with our operator against the same network running
-``torchvision.ops.deform_conv2d`` (what BasicSR runs). Target: ours at least 2x faster.
+and forward milliseconds per output frame at a 180x320 input (x4; every model built with
+``scales=(4,)`` so only the trunk differs), next to the static baseline (ratios), then
+EDVR-M with our operator against the same network running ``torchvision.ops.deform_conv2d``
+(what BasicSR runs). Target: ours at least 2x faster.
 
 Multiply-adds are counted with ``torch.utils.flop_counter.FlopCounterMode``. It has no
 formula for our custom operator, so one is registered here that counts a deformable
