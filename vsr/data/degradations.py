@@ -49,14 +49,20 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     return inner + outer
 
 
-def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
-    """The (out_len, in_len) float64 matrix that MATLAB's bicubic ``imresize`` applies per axis.
+def resize_weights(
+    in_len: int, out_len: int, scale: float, antialias: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output taps of MATLAB's bicubic ``imresize`` along one axis.
 
     Follows MATLAB's ``contributions``: output pixel ``x`` (1-based) maps to input coordinate
     ``u = x / scale + 0.5 * (1 - 1 / scale)``; when shrinking with antialiasing the kernel is
     stretched by ``1 / scale`` (and scaled by ``scale``); weights are normalised to sum to one;
     out-of-range taps are folded back with symmetric padding (``[1..n, n..1]`` repeated), which
     is why the edges behave as if the border pixel were replicated.
+
+    Returns:
+        ``(weights, indices)``, both ``(out_len, taps)``: float64 weights and 0-based input
+        indices.
     """
     kernel_width = 4.0
     shrink_aa = scale < 1 and antialias
@@ -71,10 +77,18 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     weights = scale * _cubic(scale * dist) if shrink_aa else _cubic(dist)
     weights /= weights.sum(axis=1, keepdims=True)
     mirror = np.concatenate([np.arange(in_len), np.arange(in_len)[::-1]])
-    cols = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
+    indices = mirror[np.mod(idx.astype(np.int64) - 1, 2 * in_len)]
+    # Drop tap columns that are zero for every output pixel (as MATLAB does): less work.
+    keep = np.any(weights != 0, axis=0)
+    return weights[:, keep], indices[:, keep]
+
+
+def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = True) -> np.ndarray:
+    """The dense ``(out_len, in_len)`` float64 matrix of :func:`resize_weights`."""
+    weights, indices = resize_weights(in_len, out_len, scale, antialias)
     matrix = np.zeros((out_len, in_len), dtype=np.float64)
-    rows = np.repeat(np.arange(out_len), taps).reshape(out_len, taps)
-    np.add.at(matrix, (rows, cols), weights)
+    rows = np.broadcast_to(np.arange(out_len)[:, None], indices.shape)
+    np.add.at(matrix, (rows, indices), weights)
     return matrix
 
 
@@ -83,8 +97,14 @@ def _round_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
 
 
-def _apply_axis(arr: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
-    out = np.tensordot(matrix, arr.astype(np.float64, copy=False), axes=([1], [axis]))
+def _apply_axis(arr: np.ndarray, weights: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
+    """Weighted sum of the gathered taps along ``axis``: ``out[i] = sum_p w[i,p] a[idx[i,p]]``."""
+    moved = np.moveaxis(arr, axis, 0)
+    out = np.zeros((indices.shape[0], *moved.shape[1:]), dtype=np.float64)
+    # A few taps per output pixel: gathering them beats a dense matrix product by ~taps/in_len.
+    for p in range(indices.shape[1]):
+        w = weights[:, p].reshape(-1, *([1] * (moved.ndim - 1)))
+        out += w * moved[indices[:, p]]
     return np.moveaxis(out, 0, axis)
 
 
@@ -116,8 +136,8 @@ def _resize_hw(
         order.reverse()
     out = arr
     for axis, out_len, s in order:
-        matrix = resize_matrix(out.shape[axis], out_len, s, antialias)
-        out = _apply_axis(out, matrix, axis)
+        weights, indices = resize_weights(out.shape[axis], out_len, s, antialias)
+        out = _apply_axis(out, weights, indices, axis)
         # MATLAB's resize keeps the input class after each pass, so uint8 images are rounded
         # between the row and the column pass too.
         if is_uint8:
