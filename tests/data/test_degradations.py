@@ -10,6 +10,7 @@ import pytest
 from vsr.data.degradations import (
     blur_downsample,
     degrade,
+    h264_encode,
     h264_roundtrip,
     imresize,
     jpeg_roundtrip,
@@ -233,6 +234,13 @@ def test_h264_really_encodes() -> None:
         degrade(hr, 2, "compression", seed=s, crf=(18, 40))[1]["raw_strength"] for s in range(6)
     }
     assert len(crfs) > 1
+
+
+def test_h264_file_size_follows_crf() -> None:
+    bi, _ = degrade(_clip(), 2, "bicubic")
+    sizes = [len(h264_encode(bi, crf)) for crf in (10, 25, 40)]
+    assert sizes[0] > sizes[1] > sizes[2]  # a higher CRF spends fewer bits
+    assert sizes[0] < bi.nbytes  # and it is really compressed
 
 
 def test_h264_odd_sizes_round_trip() -> None:

@@ -208,3 +208,42 @@ def test_frame_size_mismatch_in_precomputed_lr(reds_root: Path) -> None:
     ds = TrainDataset(REDSSource(reds_root, "train"), _bicubic_only(), num_frames=3, patch_size=16)
     with pytest.raises(ValueError, match=r"precomputed x4 LR of clip '001' is 9x5, expected 9x6"):
         ds[(0, 4)]
+
+
+def test_augment_applies_the_same_ops_to_lr_and_hr() -> None:
+    from vsr.data.datasets import _augment
+
+    hr = np.arange(2 * 4 * 6 * 1).reshape(2, 4, 6, 1)
+    lr = hr * 10
+    out_hr, out_lr = _augment([hr, lr], hflip=True, vflip=True, rot=True, reverse=True)
+    expected = hr[::-1, ::-1, ::-1].transpose(0, 2, 1, 3)
+    np.testing.assert_array_equal(out_hr, expected)
+    np.testing.assert_array_equal(out_lr, expected * 10)
+    assert out_hr.shape == (2, 6, 4, 1) and out_hr.flags["C_CONTIGUOUS"]
+    assert _augment([None], True, True, True, True) == [None]
+
+
+def test_training_augmentation_varies_with_the_seed(reds_root: Path) -> None:
+    ds = TrainDataset(
+        REDSSource(reds_root, "train"),
+        _bicubic_only(),
+        num_frames=3,
+        patch_size=24,
+        use_precomputed=False,
+    )
+    centre = read_rgb(reds_root / "train_sharp" / "001" / "00000001.png")  # 24x36
+    crops = [centre[:, x : x + 24] for x in range(0, 13)]
+    views = {
+        "plain": lambda c: c,
+        "hflip": lambda c: c[:, ::-1],
+        "vflip": lambda c: c[::-1],
+        "transpose": lambda c: c.transpose(1, 0, 2),
+    }
+    seen = set()
+    for seed in range(16):
+        torch.manual_seed(seed)
+        hr = _to_uint8(ds[(0, 4)]["hr"])
+        for name, view in views.items():
+            if any(np.array_equal(hr, view(c)) for c in crops):
+                seen.add(name)
+    assert len(seen) >= 3

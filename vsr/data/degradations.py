@@ -227,13 +227,10 @@ def add_gaussian_noise(frames: np.ndarray, sigma: float, rng: np.random.Generato
     return _round_uint8(noisy)
 
 
-def h264_roundtrip(
-    frames: np.ndarray, crf: int, preset: str = "medium", fps: int = 25
-) -> np.ndarray:
-    """Encode a clip with x264 (yuv420p) into an in-memory MP4 and decode it back.
+def h264_encode(frames: np.ndarray, crf: int, preset: str = "medium", fps: int = 25) -> bytes:
+    """Encode a clip with x264 (yuv420p) into an in-memory MP4 file.
 
-    The whole clip goes through one encoder, so P/B-frame artefacts carry across frames as in
-    real footage. Odd sizes are edge-padded to even (4:2:0 needs them) and cropped back.
+    Odd sizes are edge-padded to even (4:2:0 needs them); :func:`h264_decode` crops back.
 
     Args:
         frames: ``(T, H, W, 3)`` uint8 RGB clip.
@@ -242,9 +239,9 @@ def h264_roundtrip(
         fps: nominal frame rate written into the stream (affects rate control a little).
 
     Returns:
-        The decoded ``(T, H, W, 3)`` uint8 clip.
+        The MP4 file's bytes.
     """
-    t, h, w, _ = frames.shape
+    h, w = frames.shape[1:3]
     padded = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="mp4") as container:
@@ -257,12 +254,29 @@ def h264_roundtrip(
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             container.mux(stream.encode(video_frame))
         container.mux(stream.encode(None))
-    buffer.seek(0)
-    with av.open(buffer, mode="r") as container:
+    return buffer.getvalue()
+
+
+def h264_decode(data: bytes, height: int, width: int) -> np.ndarray:
+    """Decode an in-memory MP4 to ``(T, height, width, 3)`` uint8 RGB (cropping any padding)."""
+    with av.open(io.BytesIO(data), mode="r") as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    if len(decoded) != t:
-        raise RuntimeError(f"H.264 round trip returned {len(decoded)} frames for {t} encoded")
-    return np.stack(decoded)[:, :h, :w]
+    return np.stack(decoded)[:, :height, :width]
+
+
+def h264_roundtrip(
+    frames: np.ndarray, crf: int, preset: str = "medium", fps: int = 25
+) -> np.ndarray:
+    """Encode a clip with x264 and decode it back: ``(T, H, W, 3)`` uint8 in and out.
+
+    The whole clip goes through one encoder, so P/B-frame artefacts carry across frames as in
+    real footage. See :func:`h264_encode` for the arguments.
+    """
+    t, h, w = frames.shape[:3]
+    out = h264_decode(h264_encode(frames, crf, preset, fps), h, w)
+    if out.shape[0] != t:
+        raise RuntimeError(f"H.264 round trip returned {out.shape[0]} frames for {t} encoded")
+    return out
 
 
 def jpeg_roundtrip(frames: np.ndarray, quality: int) -> np.ndarray:
