@@ -8,6 +8,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from lightning import LightningModule, Trainer
 from lightning.fabric.utilities.data import _replace_dunder_methods, _update_dataloader
 from torch.utils.data import BatchSampler, DistributedSampler
 
@@ -204,3 +205,48 @@ def test_wrong_root_fails_at_setup_with_the_folder_named(tmp_path: Path) -> None
     dm = instantiate(cfg.data)  # composing and instantiating never touches the disk
     with pytest.raises(FileNotFoundError, match=r"expected a folder at .*REDS/train_sharp"):
         dm.setup("fit")
+
+
+class _Bicubic(LightningModule):
+    """A one-parameter model: enough to drive the Trainer through the DataModule."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(()))
+        self.scales: list[int] = []
+
+    def _loss(self, batch: dict) -> torch.Tensor:
+        s = int(batch["scale"][0])
+        self.scales.append(s)
+        centre = batch["lr"][:, batch["lr"].shape[1] // 2]
+        up = torch.nn.functional.interpolate(centre, scale_factor=s, mode="bicubic")
+        return torch.nn.functional.l1_loss(self.gain * up, batch["hr"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._loss(batch)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.log("val/l1", self._loss(batch), batch_size=batch["lr"].shape[0])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_lightning_trainer_runs_on_the_datamodule(reds_root: Path) -> None:
+    dm = _datamodule(reds_root, val_max_windows=2)
+    model = _Bicubic()
+    trainer = Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 3
+    assert len(model.scales) >= 3 and set(model.scales) <= {2, 3, 4}
+    assert "val/l1" in trainer.callback_metrics
