@@ -228,7 +228,11 @@ class ValDataset(_ClipDataset):
         self.padding = padding
         self.crop_size = crop_size
         self.seed = seed
-        windows = [w for w in self.windows if w[1] % max(frame_stride, 1) == 0]
+        # Every n-th centre of each clip, counted from its first (Vimeo keeps its only centre).
+        per_clip: dict[int, list[tuple[int, int]]] = {}
+        for window in self.windows:
+            per_clip.setdefault(window[0], []).append(window)
+        windows = [w for ws in per_clip.values() for w in ws[:: max(frame_stride, 1)]]
         if max_windows is not None and len(windows) > max_windows:
             picks = np.linspace(0, len(windows) - 1, max_windows).round().astype(int)
             windows = [windows[i] for i in picks]
