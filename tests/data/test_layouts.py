@@ -39,6 +39,7 @@ def test_vimeo_real_septuplets(vimeo_list: Path) -> None:
     assert clips[0].num_frames == 7 and clips[2].frame_key(3) == "00002/0008/im4"
     val = ValDataset(source, BICUBIC, num_frames=7, use_precomputed=False)
     assert len(val) == 3
+    assert len(ValDataset(source, BICUBIC, num_frames=5, frame_stride=10)) == 3  # im4 stays
     sample = val[2]
     im = [read_rgb(sequences / "00002" / "0008" / f"im{i}.png") for i in range(1, 8)]
     assert im[3].shape == (256, 448, 3)
