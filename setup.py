@@ -22,8 +22,21 @@ from pathlib import Path
 
 from setuptools import setup
 
-import torch
-from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+# torch guesses CUDA_HOME from the directory of the first `nvcc` on PATH; a wrapper script in
+# /usr/local/bin then makes it /usr/local, where the CUDA libraries are not. Prefer the
+# standard toolkit location when the user has not chosen one.
+if not (os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")) and Path(
+    "/usr/local/cuda/bin/nvcc"
+).exists():
+    os.environ["CUDA_HOME"] = "/usr/local/cuda"
+
+import torch  # noqa: E402
+from torch.utils.cpp_extension import (  # noqa: E402
+    CUDA_HOME,
+    BuildExtension,
+    CppExtension,
+    CUDAExtension,
+)
 
 ROOT = Path(__file__).parent
 CSRC = Path("vsr") / "csrc"
@@ -85,7 +98,7 @@ def extension():
         )
     tag = arch_tag(cuda_arch_list())
     sources += map(str, sorted((CSRC / "cuda").glob("*.cu")))
-    extra_compile_args["nvcc"] = ["-O3", "-std=c++17"]
+    extra_compile_args["nvcc"] = ["-O3"]
     return CUDAExtension(
         "vsr._C",
         sources,

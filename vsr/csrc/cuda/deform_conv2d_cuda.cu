@@ -11,8 +11,9 @@
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/Atomic.cuh>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -208,7 +209,7 @@ at::Tensor deform_conv2d_forward_cuda(const at::Tensor& input_arg, const at::Ten
     return bias_arg.has_value() ? output + bias_arg->view({1, -1, 1, 1}) : output;
   }
   const int64_t chunk_max = samples_per_chunk(s);
-  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto stream = c10::cuda::getCurrentCUDAStream();
   for (int64_t n0 = 0; n0 < s.batch; n0 += chunk_max) {
     const int64_t chunk = std::min(chunk_max, s.batch - n0);
     const KernelShape ks = kernel_shape(s, chunk);
@@ -272,7 +273,7 @@ deform_conv2d_backward_cuda(const at::Tensor& grad_output_arg, const at::Tensor&
   at::Tensor grad_bias = grad_output.sum({0, 2, 3});
   if (s.batch > 0 && P > 0) {
     const int64_t chunk_max = samples_per_chunk(s);
-    const auto stream = at::cuda::getCurrentCUDAStream();
+    const auto stream = c10::cuda::getCurrentCUDAStream();
     for (int64_t n0 = 0; n0 < s.batch; n0 += chunk_max) {
       const int64_t chunk = std::min(chunk_max, s.batch - n0);
       const KernelShape ks = kernel_shape(s, chunk);
