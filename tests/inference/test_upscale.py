@@ -20,14 +20,14 @@ def _clip(t=4, h=24, w=32, seed=0) -> np.ndarray:
 
 
 def _reference(model, clip, scale):
-    """Direct model calls with windows built by hand (edge frames repeated)."""
+    """Direct model calls with windows built by hand (reflected at the ends: 2 1 [0] 1 2)."""
     t = len(clip)
     r = model.num_frames // 2
     x = torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255
     out = []
     with torch.no_grad():
         for i in range(t):
-            idx = [min(max(j, 0), t - 1) for j in range(i - r, i + r + 1)]
+            idx = [abs(j) if j < t else 2 * (t - 1) - j for j in range(i - r, i + r + 1)]
             y = model(x[idx][None], scale, "bicubic")[0]
             out.append((y.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
     return np.stack(out)

@@ -257,3 +257,38 @@ def test_failure_midway_leaves_nothing(tmp_path, error, name):
         transcode(src, tmp_path / name, failing)
     assert calls == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_threaded_encoding_same_result(tmp_path):
+    src = video("imageio_realshort.mp4")
+    outs = []
+    for threaded in (False, True):
+        out = tmp_path / f"o{threaded}.mkv"
+        transcode(src, out, BicubicProcessor(scale=1), end=0.5, threaded=threaded, crf=0)
+        with av.open(str(out)) as c:
+            audio = [bytes(p) for p in c.demux(audio=0) if p.size]
+        outs.append((_decode(out), frame_times(out), audio))
+    (frames_a, times_a, audio_a), (frames_b, times_b, audio_b) = outs
+    assert times_a == times_b and audio_a == audio_b
+    assert len(frames_a) == len([t for t in frame_times(src) if t < 0.5 - 1e-6])
+    for a, b in zip(frames_a, frames_b, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_error_in_encoder_thread_reaches_caller(tmp_path, monkeypatch):
+    from vsr.video.writer import VideoFileWriter
+
+    calls = 0
+    original = VideoFileWriter.write
+
+    def failing(self, image, pts):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise VideoError("disk full (simulated)")
+        original(self, image, pts)
+
+    monkeypatch.setattr(VideoFileWriter, "write", failing)
+    with pytest.raises(VideoError, match="disk full"):
+        transcode(video("imageio_realshort.mp4"), tmp_path / "o.mp4", BicubicProcessor(1))
+    assert list(tmp_path.iterdir()) == []

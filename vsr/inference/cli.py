@@ -12,6 +12,7 @@ from vsr.inference.errors import InferenceError
 from vsr.inference.runtime import DEVICES, PRECISIONS
 from vsr.inference.upscale import DEFAULT_TILE_OVERLAP
 from vsr.video import VideoError
+from vsr.video.stream import PADDINGS
 
 PROG = "vsr-upscale"
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP,
                    help="context around each tile, input pixels (default %(default)s)")
     p.add_argument("--batch", type=int, default=1, help="windows per forward pass")
+    p.add_argument("--window-padding", default="reflect", choices=PADDINGS,
+                   help="how temporal windows are padded at the clip ends (as in validation)")
     p.add_argument("--codec", default=None,
                    help="video encoder: libx264 (default; libvpx-vp9 for .webm), libx265, ffv1")
     p.add_argument("--crf", type=int, default=18, help="constant quality (lower is better)")
@@ -85,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.input, args.output, checkpoint=args.checkpoint, scale=args.scale,
             degradation=args.degradation, strength=args.strength, device=args.device,
             precision=args.precision, tile=args.tile, tile_overlap=args.tile_overlap,
-            batch=args.batch, codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt,
+            batch=args.batch, padding=args.window_padding, codec=args.codec, crf=args.crf,
+            pix_fmt=args.pix_fmt,
             start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
             compare=args.compare, quiet=args.quiet,
         )

@@ -88,11 +88,13 @@ def upscale_frames(
     model: torch.nn.Module, frames: np.ndarray, scale: int = 4, degradation: str = "bicubic",
     *, strength: float | None = None, tile: int | None = None,
     tile_overlap: int = DEFAULT_TILE_OVERLAP, batch: int = 1, precision: str = "auto",
+    padding: str = "reflect",
 ) -> np.ndarray:
     """Upscale a clip held in memory.
 
     Each output frame comes from the window of ``model.num_frames`` frames centred on it,
-    padded at the clip ends by repeating the first/last frame.
+    padded at the clip ends like ``vsr.data``'s validation windows (``padding``: ``reflect``
+    mirrors frames 1, 2, ... before frame 0; ``replicate`` repeats the edge frame).
 
     Args:
         model: EDVR (e.g. from :func:`load_model`), any device.
@@ -101,6 +103,7 @@ def upscale_frames(
         tile, tile_overlap: tiled inference for large frames.
         batch: windows per forward pass.
         precision: ``auto`` (fp32 on CPU, bf16/fp16 on CUDA), ``fp32``, ``fp16``, ``bf16``.
+        padding: ``reflect`` (default) or ``replicate``.
 
     Returns:
         ``(T, scale*H, scale*W, 3)`` uint8 RGB.
@@ -116,7 +119,7 @@ def upscale_frames(
         resolve_precision(precision, device),
     )
     items = (Frame(image, i, i) for i, image in enumerate(frames))
-    out = [image for _, image in process_frames(items, processor, batch)]
+    out = [image for _, image in process_frames(items, processor, batch, padding)]
     if not out:
         return np.empty((0, scale * frames.shape[1], scale * frames.shape[2], 3), np.uint8)
     return np.stack(out)
@@ -136,6 +139,7 @@ def upscale_video(
     tile: int | None = None,
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     batch: int = 1,
+    padding: str = "reflect",
     codec: str | None = None,
     crf: int = 18,
     pix_fmt: str | None = None,
@@ -169,17 +173,20 @@ def upscale_video(
     )
     result = transcode(
         input, output, processor, codec=codec, crf=crf, pix_fmt=pix_fmt, start=start, end=end,
-        fps=fps, batch=batch, overwrite=overwrite, quiet=quiet,
+        fps=fps, batch=batch, padding=padding, overwrite=overwrite, quiet=quiet,
         description=f"x{scale} {Path(input).name}",
     )
     if compare is not None:
-        write_compare(input, compare, processor, result.frames // 2, start=start, end=end, fps=fps)
+        write_compare(
+            input, compare, processor, result.frames // 2, start, end, fps, padding
+        )
     return result
 
 
 def write_compare(
     input: str | Path, path: str | Path, processor: ModelProcessor, index: int,
     start: float | None = None, end: float | None = None, fps: float | None = None,
+    padding: str = "reflect",
 ) -> Path:
     """Write a PNG with bicubic (left) and ``processor`` (right) for frame ``index``.
 
@@ -191,7 +198,7 @@ def write_compare(
         raise VideoError(f"--compare needs a .png file name, got {path}")
     reader = open_reader(input, start, end, fps)
     try:
-        for i, window in enumerate(sliding_windows(reader.frames(), processor.num_frames)):
+        for i, window in enumerate(sliding_windows(reader.frames(), processor.num_frames, padding)):
             if i == index:
                 stack = np.stack([[f.image for f in window]])
                 break

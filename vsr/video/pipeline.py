@@ -16,6 +16,7 @@ from vsr.video.processors import FrameProcessor
 from vsr.video.progress import FrameProgress
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import batched, sliding_windows
+from vsr.video.threaded import ThreadedWriter
 from vsr.video.writer import CONTAINER_FORMATS, FrameFolderWriter, VideoFileWriter, default_codec
 
 log = logging.getLogger("vsr.video")
@@ -35,14 +36,14 @@ class TranscodeResult:
 
 
 def process_frames(
-    frames: Iterator[Frame], processor: FrameProcessor, batch: int = 1
+    frames: Iterator[Frame], processor: FrameProcessor, batch: int = 1, padding: str = "reflect"
 ) -> Iterator[tuple[Frame, np.ndarray]]:
-    """Run ``processor`` over the sliding windows of ``frames``.
+    """Run ``processor`` over the sliding windows of ``frames`` (``padding`` at the ends).
 
     Yields:
         (the centre input frame, its processed (sH, sW, 3) uint8 image), in input order.
     """
-    windows = sliding_windows(frames, processor.num_frames)
+    windows = sliding_windows(frames, processor.num_frames, padding)
     for group in batched(windows, batch):
         stack = np.stack([[f.image for f in window] for window in group])  # (N, T, H, W, 3)
         outputs = processor(stack)
@@ -62,8 +63,10 @@ def transcode(
     end: float | None = None,
     fps: float | None = None,
     batch: int = 1,
+    padding: str = "reflect",
     overwrite: bool = False,
     quiet: bool = True,
+    threaded: bool = True,
     description: str = "upscaling",
 ) -> TranscodeResult:
     """Process a video file (or a folder of frames) into a video file (or a folder of PNGs).
@@ -82,8 +85,10 @@ def transcode(
         start, end: segment of the input in seconds, by timestamps.
         fps: frame rate of a folder-of-frames input (default 25).
         batch: windows per processor call.
+        padding: temporal window padding at the clip ends, ``reflect`` or ``replicate``.
         overwrite: replace an existing output.
         quiet: no progress bar.
+        threaded: encode on a background thread (overlaps with decoding and the processor).
 
     Raises:
         VideoError: bad input or output (see the message); no file is left at ``output``.
@@ -111,11 +116,13 @@ def transcode(
             else:
                 writer = FrameFolderWriter(tmp)
             writer.add_passthrough(reader.passthrough_streams)
+            if threaded:
+                writer = ThreadedWriter(writer, max_items=max(8, 2 * batch))
             reader.on_packet = writer.mux_packet
             total = info.estimated_frames(start, end)
             count = 0
             with FrameProgress(description, total, quiet) as progress:
-                for frame, image in process_frames(reader.frames(), processor, batch):
+                for frame, image in process_frames(reader.frames(), processor, batch, padding):
                     writer.write(image[:height, :width], frame.pts)
                     count += 1
                     progress.advance()
