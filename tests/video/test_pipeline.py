@@ -292,3 +292,34 @@ def test_error_in_encoder_thread_reaches_caller(tmp_path, monkeypatch):
     with pytest.raises(VideoError, match="disk full"):
         transcode(video("imageio_realshort.mp4"), tmp_path / "o.mp4", BicubicProcessor(1))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_odd_output_size_cropped_to_even(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 256, (21, 33, 3), np.uint8))
+    out = tmp_path / "o.mp4"
+    transcode(folder, out, BicubicProcessor(scale=3))
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (98, 62)
+    # A folder of PNGs has no chroma subsampling: nothing is cropped there.
+    transcode(folder, tmp_path / "frames", BicubicProcessor(scale=3))
+    assert cv2.imread(str(tmp_path / "frames" / "00000000.png")).shape == (63, 99, 3)
+
+
+def test_audio_in_sync_after_start(tmp_path):
+    src = video("ffpy_in.mp4")
+    out = tmp_path / "seg.mp4"
+    transcode(src, out, BicubicProcessor(scale=1), start=2.0, end=3.0)
+    times = frame_times(out)
+    frame = 1001 / 30000
+    assert times[0] == pytest.approx(
+        min(t for t in frame_times(src) if t >= 2.0 - 1e-6) - 2.0, abs=1e-4)
+    with av.open(str(out)) as c:
+        packets = [p for p in c.demux(audio=0) if p.pts is not None]
+        first = float(packets[0].pts * packets[0].time_base)
+        last = float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base)
+    assert abs(first - times[0]) <= frame
+    assert abs(last - (times[-1] + frame)) <= frame

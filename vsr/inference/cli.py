@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 from vsr.conditions import DEGRADATIONS, SCALES
 from vsr.inference.errors import InferenceError
-from vsr.inference.runtime import DEVICES, PRECISIONS
-from vsr.inference.upscale import DEFAULT_TILE_OVERLAP
+from vsr.inference.runtime import DEFAULT_TILE_OVERLAP, DEVICES, PRECISIONS
 from vsr.video import VideoError
 from vsr.video.stream import PADDINGS
 
@@ -81,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.quiet)
     try:
-        # Imported here so that --help answers without loading torch.
+        # Imported here: the model code is only needed for a real run, not for --help.
         from vsr.inference.upscale import upscale_video
 
         result = upscale_video(

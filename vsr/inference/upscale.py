@@ -11,14 +11,16 @@ import torch
 from vsr.conditions import DEGRADATIONS
 from vsr.inference.checkpoint import load_model
 from vsr.inference.errors import InferenceError
-from vsr.inference.runtime import autocast, resolve_device, resolve_precision
+from vsr.inference.runtime import (
+    DEFAULT_TILE_OVERLAP,
+    autocast,
+    resolve_device,
+    resolve_precision,
+)
 from vsr.inference.tiling import tiled_forward
 from vsr.video import BicubicProcessor, TranscodeResult, VideoError, process_frames, transcode
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
-
-#: Default context around each tile, in input pixels (see ``tiled_forward``).
-DEFAULT_TILE_OVERLAP = 16
 
 
 class ModelProcessor:

@@ -110,8 +110,7 @@ def transcode(
                 width, height = width - width % 2, height - height % 2
                 writer = VideoFileWriter(
                     tmp, CONTAINER_FORMATS[output.suffix.lower()], info, width, height,
-                    codec, crf, reader.offset_seconds if hasattr(reader, "offset_seconds")
-                    else 0.0, pix_fmt,
+                    codec, crf, reader.offset_seconds, pix_fmt,
                 )
             else:
                 writer = FrameFolderWriter(tmp)

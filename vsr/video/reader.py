@@ -169,6 +169,8 @@ class FrameFolderReader:
         last = len(self.files) if end is None else math.ceil(end * float(info.rate) - 1e-6)
         self.files = self.files[first:last]
         self.start = start
+        # Frame timestamps are indices counted from the first kept frame: already shifted.
+        self.offset_seconds = 0.0
         self.on_packet: PacketSink | None = None
         self.passthrough_streams: list = []
         self.warnings = 0
