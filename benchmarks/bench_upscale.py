@@ -92,8 +92,10 @@ def _memory(scale: int, short_end: float) -> None:
     for label, r in results.items():
         print(f"  {label:5s}: {r['frames']:4d} frames, peak RSS {r['max_rss_mb']:7.1f} MiB, "
               f"{r['frames'] / r['seconds']:6.1f} frames/s")
-    print(f"  peak RSS ratio {full['frames']} / {short['frames']} frames: "
-          f"{full['max_rss_mb'] / short['max_rss_mb']:.2f} (1.00 = no growth with length)")
+    mid = results["mid"]
+    for a, b in ((full, short), (full, mid)):
+        print(f"  peak RSS ratio {a['frames']} / {b['frames']} frames: "
+              f"{a['max_rss_mb'] / b['max_rss_mb']:.2f} (1.00 = no growth with length)")
 
 
 def main() -> None:
