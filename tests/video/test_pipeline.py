@@ -323,3 +323,14 @@ def test_audio_in_sync_after_start(tmp_path):
         last = float((packets[-1].pts + packets[-1].duration) * packets[-1].time_base)
     assert abs(first - times[0]) <= frame
     assert abs(last - (times[-1] + frame)) <= frame
+
+
+def test_overwrite_replaces_a_file_or_a_folder(tmp_path):
+    src = video("mmagic_test_inference.mp4")
+    target = tmp_path / "out"
+    target.write_text("an old file where the frames should go")
+    transcode(src, target, BicubicProcessor(scale=1), overwrite=True)
+    assert sorted(p.name for p in target.iterdir())[-1] == "00000004.png"
+    transcode(src, target, BicubicProcessor(scale=1), overwrite=True, end=0.08)
+    assert len(list(target.iterdir())) == 2  # old frames are gone, not mixed in
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

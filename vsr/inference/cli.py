@@ -95,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VideoError, InferenceError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # e.g. permissions or a full disk while writing
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; {args.output} was not written", file=sys.stderr)
         return 130

@@ -51,6 +51,8 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
         yield tmp
         if path.is_dir():
             shutil.rmtree(path)
+        elif path.exists() and tmp.is_dir():  # --overwrite of a file by a frame folder
+            path.unlink()
         os.replace(tmp, path)
     except BaseException:
         if tmp.is_dir():
