@@ -1,0 +1,228 @@
+"""Callbacks and training-step behaviour on a real Trainer with the tiny model.
+
+Synthetic in-memory batches (x4, bicubic) keep each run to a few steps of a second.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from lightning import Callback, Trainer
+from skimage.metrics import structural_similarity
+from torch import nn
+from training_helpers import synthetic_loader
+
+from vsr.metrics import default_backbone_path
+from vsr.models import build_edvr
+from vsr.nn import KernelBankConv2d
+from vsr.training import VSRLitModule
+from vsr.training.callbacks import (
+    EMA,
+    NonFiniteGuard,
+    OffsetMonitor,
+    TemperatureSchedule,
+    temperature_at,
+)
+
+
+def make_module(trunk_conv: str = "static", loss: nn.Module | None = None, **kw) -> VSRLitModule:
+    torch.manual_seed(0)
+    model = build_edvr("tiny", trunk_conv=trunk_conv, scales=(4,))
+    opt = functools.partial(torch.optim.Adam, lr=1e-3, betas=(0.9, 0.99))
+    return VSRLitModule(model, optimizer=opt, loss=loss, lpips=False, seed=None, **kw)
+
+
+def fit(module: VSRLitModule, callbacks: list[Callback], steps: int, **kw) -> Trainer:
+    trainer = Trainer(
+        accelerator="cpu",
+        max_steps=steps,
+        callbacks=callbacks,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        **kw,
+    )
+    trainer.fit(module, train_dataloaders=synthetic_loader(n=8, batch_size=2))
+    return trainer
+
+
+def flat(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Snapshots(Callback):
+    """Model weights before training and after every step."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[str, torch.Tensor]] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.states.append(flat(pl_module.model))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx) -> None:
+        self.states.append(flat(pl_module.model))
+
+
+def changed(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> set[str]:
+    return {k for k in a if not torch.equal(a[k], b[k])}
+
+
+class NonFiniteOnCall(nn.Module):
+    """L1 loss, made non-finite on one call: the loss itself, or only its gradient."""
+
+    def __init__(self, bad_call: int, where: str) -> None:
+        super().__init__()
+        self.bad_call, self.where, self.calls = bad_call, where, 0
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.bad_call and self.where == "grad":
+            pred.register_hook(lambda g: g * float("inf"))
+        loss = F.l1_loss(pred, target)
+        if self.calls == self.bad_call and self.where == "loss":
+            loss = loss * float("nan")
+        return loss
+
+
+@pytest.mark.parametrize("where", ["loss", "grad"])
+def test_non_finite_step_is_skipped_and_weights_unchanged(
+    where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = make_module(loss=NonFiniteOnCall(bad_call=2, where=where))
+    guard, ema, snaps = NonFiniteGuard(), EMA(decay=0.5), Snapshots()
+    shadows: list[dict[str, torch.Tensor]] = []
+
+    class ShadowRecorder(Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx) -> None:
+            shadows.append({k: v.clone() for k, v in ema.shadow.items()})
+
+    with caplog.at_level(logging.WARNING, logger="vsr.training.callbacks.guard"):
+        trainer = fit(module, [guard, ema, snaps, ShadowRecorder()], steps=3)
+    w0, w1, w2, w3 = snaps.states
+    assert changed(w0, w1) and changed(w2, w3)  # normal steps train
+    assert not changed(w1, w2)  # the bad step left every weight untouched ...
+    assert not changed(shadows[0], shadows[1])  # ... and the average too
+    assert all(torch.isfinite(v).all() for v in w3.values())
+    assert guard.skipped == 1 and trainer.global_step == 3
+    # Adam never saw the skipped step: two updates in its state, not three.
+    opt = trainer.optimizers[0]
+    assert {int(s["step"]) for s in opt.state.values()} == {2}
+    assert sum("step 1 skipped: non-finite" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_guard_stops_a_diverged_run() -> None:
+    class AlwaysNaN(nn.Module):
+        def forward(self, pred, target):
+            return F.l1_loss(pred, target) * float("nan")
+
+    with pytest.raises(RuntimeError, match="2 consecutive steps had a non-finite loss"):
+        fit(make_module(loss=AlwaysNaN()), [NonFiniteGuard(max_consecutive=2)], steps=3)
+
+
+def test_ema_average_and_validation_with_averaged_weights() -> None:
+    module = make_module()
+    ema, snaps = EMA(decay=0.5), Snapshots()
+    seen: list[dict[str, torch.Tensor]] = []
+    outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class DuringValidation(Callback):
+        def on_validation_batch_end(self, trainer, pl_module, out, batch, idx, dl=0) -> None:
+            seen.append(flat(pl_module.model))
+            outputs.append((out["sr"], batch["hr"]))
+
+    fit(module, [ema, snaps], steps=2)
+    w0, w1, w2 = snaps.states
+    for k, v in ema.shadow.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, 0.25 * w0[k] + 0.25 * w1[k] + 0.5 * w2[k])
+    # Validation sees the average; training weights come back afterwards.
+    validator = Trainer(
+        accelerator="cpu",
+        callbacks=[ema, DuringValidation()],
+        logger=False,
+        enable_progress_bar=False,
+    )
+    metrics = validator.validate(module, dataloaders=synthetic_loader(n=4), verbose=False)[0]
+    assert not changed(seen[0], ema.shadow)
+    assert not changed(flat(module.model), w2)
+    # val/psnr_x4_bicubic against an independent numpy PSNR of the logged outputs.
+    # ... and SSIM against scikit-image's Gaussian-window SSIM (Wang et al. settings).
+    psnrs, ssims = [], []
+    for sr, hr in outputs:
+        for a, b in zip(sr.double().numpy(), hr.double().numpy(), strict=True):
+            psnrs.append(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
+            ssims.append(
+                structural_similarity(
+                    a,
+                    b,
+                    channel_axis=0,
+                    data_range=1.0,
+                    gaussian_weights=True,
+                    sigma=1.5,
+                    use_sample_covariance=False,
+                )
+            )
+    assert metrics["val/psnr_x4_bicubic"] == pytest.approx(np.mean(psnrs), rel=1e-5)
+    assert metrics["val/psnr"] == pytest.approx(metrics["val/psnr_x4_bicubic"])
+    assert metrics["val/ssim_x4_bicubic"] == pytest.approx(np.mean(ssims), abs=2e-3)
+    assert not any(k.startswith("val/psnr_x2") for k in metrics)
+
+
+@pytest.mark.skipif(default_backbone_path().is_file(), reason="LPIPS weights are cached here")
+def test_lpips_missing_is_one_info_line(caplog: pytest.LogCaptureFixture) -> None:
+    model = build_edvr("tiny", trunk_conv="static", scales=(4,))
+    module = VSRLitModule(model, optimizer=torch.optim.Adam, lpips=True)
+    trainer = Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
+    with caplog.at_level(logging.INFO, logger="vsr.training.module"):
+        for _ in range(2):
+            metrics = trainer.validate(module, dataloaders=synthetic_loader(n=2), verbose=False)
+    assert "val/psnr" in metrics[0] and not any("lpips" in k for k in metrics[0])
+    assert sum("LPIPS unavailable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_tsa_warmup_trains_only_the_fusion_module() -> None:
+    module, snaps = make_module(tsa_iters=2), Snapshots()
+    fit(module, [snaps], steps=3)
+    w0, w1, w2, w3 = snaps.states
+    for before, after in ((w0, w1), (w1, w2)):
+        diff = changed(before, after)
+        assert diff and all(k.startswith("fusion.") for k in diff)
+    assert any(not k.startswith("fusion.") for k in changed(w2, w3))  # then everything trains
+
+
+def test_temperature_schedule_follows_the_global_step() -> None:
+    module = make_module(trunk_conv="cond_dynamic")
+    seen: list[float] = []
+
+    class Probe(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, idx) -> None:
+            bank = next(m for m in pl_module.model.modules() if isinstance(m, KernelBankConv2d))
+            seen.append(bank.temperature)
+
+    fit(module, [TemperatureSchedule(start=9.0, end=1.0, steps=4), Probe()], steps=3)
+    assert seen == [9.0, 7.0, 5.0]
+    banks = [m for m in module.model.modules() if isinstance(m, KernelBankConv2d)]
+    assert banks and all(m.temperature == 1.0 for m in banks)  # final value after training
+    assert temperature_at(2, 9.0, 1.0, 4, "cosine") == pytest.approx(5.0)
+    assert temperature_at(10, 9.0, 1.0, 4) == 1.0
+
+
+def test_offset_monitor_logs_every_dcn_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    module = make_module()
+    with caplog.at_level(logging.WARNING, logger="vsr.training.callbacks.offsets"):
+        trainer = fit(module, [OffsetMonitor(every_n_steps=1, warn_threshold=1e-9)], steps=2)
+    names = set(module.model.offset_magnitudes())
+    assert len(names) == 4
+    logged = {k.removeprefix("train/offset/") for k in trainer.logged_metrics if "offset/" in k}
+    assert logged == names | {"max"}
+    # Offsets start at exactly zero (zero-initialised branch), then move after one step.
+    assert float(trainer.logged_metrics["train/offset/max"]) > 0.0
+    assert any("mean |offset|" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,93 @@
+"""``train(cfg)``: build everything from a composed Hydra config and fit.
+
+Kept free of ``@hydra.main`` so tests and notebooks call it with a config from Hydra's
+compose API; :mod:`vsr.training.cli` is the thin command-line entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from lightning import Callback, LightningDataModule, Trainer, seed_everything
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _instantiate_group(node: DictConfig | None, kind: type) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a config mapping (callbacks, loggers)."""
+    objects: list[Any] = []
+    if not node:
+        return objects
+    for name, conf in node.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            obj = instantiate(conf)
+            if not isinstance(obj, kind):
+                raise TypeError(f"config entry {name!r} built a {type(obj).__name__}, not a {kind}")
+            objects.append(obj)
+    return objects
+
+
+def check_compatible(model: torch.nn.Module, datamodule: LightningDataModule) -> None:
+    """Fail early, naming the override that fixes it, when data and model disagree."""
+    frames = getattr(datamodule, "num_frames", None)
+    if frames is not None and frames != model.num_frames:
+        raise ValueError(
+            f"the data gives {frames}-frame windows but the model takes {model.num_frames}: "
+            f"set data.num_frames={model.num_frames} (or model.num_frame={frames})"
+        )
+    sampler = getattr(datamodule, "degradation", None)
+    if sampler is not None:
+        wanted = sorted(set(sampler.scales) | set(sampler.val_scales))
+        missing = [s for s in wanted if s not in model.scales]
+        if missing:
+            raise ValueError(
+                f"the degradation config uses scales {wanted} but the model serves "
+                f"{list(model.scales)}: set model.scales={wanted} or "
+                f"degradation.scales / degradation.val_scales to a subset of {list(model.scales)}"
+            )
+
+
+def build(cfg: DictConfig) -> tuple[Any, LightningDataModule, Trainer]:
+    """Instantiate the LightningModule, the DataModule and the Trainer from ``cfg``."""
+    datamodule: LightningDataModule = instantiate(cfg.data, _convert_="none")
+    model = instantiate(cfg.model)
+    check_compatible(model, datamodule)
+    module = instantiate(cfg.module, model=model)
+    callbacks = _instantiate_group(cfg.get("callbacks"), Callback)
+    loggers = _instantiate_group(cfg.get("logger"), Logger)
+    trainer: Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    return module, datamodule, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train (or resume, with ``cfg.ckpt_path``) and return the final logged metrics.
+
+    Args:
+        cfg: the composed ``conf/train.yaml``.
+
+    Returns:
+        ``trainer.callback_metrics`` as floats (``val/psnr`` etc. when validation ran).
+    """
+    if cfg.get("seed") is not None:
+        seed_everything(int(cfg.seed), workers=True)
+    module, datamodule, trainer = build(cfg)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        raise FileNotFoundError(
+            f"ckpt_path={ckpt_path} does not exist: give a Lightning .ckpt from a run's "
+            "checkpoints/ folder (e.g. checkpoints/last.ckpt)"
+        )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+    if best and trainer.is_global_zero:
+        log.info("best checkpoint: %s", best)
+    return metrics
