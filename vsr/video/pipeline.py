@@ -96,8 +96,6 @@ def transcode(
     output = Path(output)
     kind = output_kind(output)
     codec = codec or default_codec(output)
-    if kind == "video" and output.suffix.lower() == ".webm" and codec == "libx264":
-        raise VideoError("a .webm file cannot hold H.264; use --codec libvpx-vp9 or .mp4/.mkv")
     started = time.perf_counter()
     with atomic_output(output, overwrite) as tmp:
         reader = open_reader(input, start, end, fps)
@@ -122,6 +120,11 @@ def transcode(
             count = 0
             with FrameProgress(description, total, quiet) as progress:
                 for frame, image in process_frames(reader.frames(), processor, batch, padding):
+                    if image.shape[0] < height or image.shape[1] < width:
+                        raise VideoError(
+                            f"{processor!r} returned a {image.shape[1]}x{image.shape[0]} frame "
+                            f"for a {info.width}x{info.height} input at x{processor.scale}"
+                        )
                     writer.write(image[:height, :width], frame.pts)
                     count += 1
                     progress.advance()
