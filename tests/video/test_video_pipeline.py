@@ -334,3 +334,21 @@ def test_overwrite_replaces_a_file_or_a_folder(tmp_path):
     transcode(src, target, BicubicProcessor(scale=1), overwrite=True, end=0.08)
     assert len(list(target.iterdir())) == 2  # old frames are gone, not mixed in
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_frame_totals_known_estimated_or_unknown(capsys):
+    from vsr.video.metadata import VideoInfo
+    from vsr.video.progress import FrameProgress
+
+    info = VideoInfo(path=None, width=8, height=8, pix_fmt="yuv420p", time_base=Fraction(1, 25),
+                     rate=Fraction(25), frames=None, duration=None)
+    assert info.estimated_frames() is None  # no count, no duration: unknown
+    assert info.estimated_frames(0.0, 2.0) == 50
+    info.duration = 3.0
+    assert info.estimated_frames() == 75 and info.estimated_frames(1.0, 10.0) == 50
+    info.frames = 74
+    assert info.estimated_frames() == 74  # the header's count wins when untrimmed
+    with FrameProgress("x", None, quiet=False) as progress:  # unknown total: no crash
+        for _ in range(3):
+            progress.advance()
+    assert progress.done == 3
