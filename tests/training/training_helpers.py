@@ -59,8 +59,8 @@ def make_frames_tree(root: Path, clips: tuple[str, ...], frames: int = 5, size: 
 
 
 def make_reds(root: Path) -> Path:
-    """REDS with the REDS4 partition: 000/011/015/020 validate, 001/002 train."""
-    make_frames_tree(root / "train_sharp", ("000", "001", "002", "011", "015", "020"))
+    """REDS with the REDS4 partition: 000/011/015/020 validate, 001/002 train (7 frames)."""
+    make_frames_tree(root / "train_sharp", ("000", "001", "002", "011", "015", "020"), frames=7)
     return root
 
 
@@ -78,7 +78,7 @@ def make_vimeo(root: Path) -> Path:
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """``conf/train.yaml`` composed with ``overrides`` (outside a Hydra run)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}", "~logger"])
+        return compose("train", overrides=[*overrides, f"paths.output_dir={output_dir}"])
 
 
 def python_env(extra_path: Path | None = None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from hydra.utils import instantiate
 from lightning import Callback, LightningDataModule, Trainer, seed_everything
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
@@ -61,6 +62,9 @@ def build(cfg: DictConfig) -> tuple[Any, LightningDataModule, Trainer]:
     module = instantiate(cfg.module, model=model)
     callbacks = _instantiate_group(cfg.get("callbacks"), Callback)
     loggers = _instantiate_group(cfg.get("logger"), Logger)
+    if not loggers:
+        # Lightning refuses a learning-rate monitor without a logger (e.g. `logger=null`).
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return module, datamodule, trainer
 

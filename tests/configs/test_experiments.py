@@ -1,0 +1,113 @@
+"""Every experiment composes, instantiates and trains one step (``fast_dev_run``) on tiny
+fixtures in its dataset's layout; the other config groups compose and instantiate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from training_helpers import CONF_DIR, EXPERIMENTS, SHRINK, compose_train
+
+from vsr.training import VSRLitModule, build
+
+#: (experiment, fixture with its data layout, expected model facts)
+CASES = {
+    "edvr_m_reds_x4": ("reds_root", {"num_feat": 64, "num_frame": 5, "trunk_conv": "static"}),
+    "edvr_m_vimeo_x4_bd": ("vimeo_root", {"num_feat": 64, "num_frame": 7}),
+    "edvr_l_reds_x4": ("reds_root", {"num_feat": 128, "num_reconstruct_block": 40}),
+    "tiny_multi": ("frames_root", {"num_feat": 32, "scales": [2, 3, 4]}),
+}
+
+
+def test_every_experiment_is_covered() -> None:
+    on_disk = {p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")}
+    assert on_disk == set(EXPERIMENTS) == set(CASES)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_fast_dev_run(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    fixture, facts = CASES[name]
+    root = request.getfixturevalue(fixture)
+    overrides = [f"experiment={name}", f"data.root={root}", *SHRINK, "trainer.fast_dev_run=1"]
+    if name == "tiny_multi":
+        overrides.append("data=frames")  # its default is REDS; frame folders are quicker here
+    cfg = compose_train(overrides, tmp_path)
+    assert cfg.task_name == name
+    module, datamodule, trainer = build(cfg)
+    assert isinstance(module, VSRLitModule)
+    for key, value in facts.items():
+        assert module.model.config[key] == value, key
+    assert datamodule.num_frames == module.model.num_frames
+    trainer.fit(module, datamodule=datamodule)
+    assert trainer.global_step == 1
+    assert "val/psnr" in trainer.callback_metrics
+    scales = datamodule.degradation.val_scales
+    kinds = datamodule.degradation.val_kinds
+    expected = {f"val/psnr_x{s}_{k}" for s in scales for k in kinds}
+    # fast_dev_run validates one batch: one (scale, degradation) of the configured ones.
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    present = {k for k in metrics if k.startswith("val/psnr_x")}
+    assert present and present <= expected
+    mean = sum(metrics[k] for k in present) / len(present)
+    assert metrics["val/psnr"] == pytest.approx(mean, rel=1e-6)
+
+
+def test_schedule_and_tsa_settings_of_edvr_l(tmp_path: Path) -> None:
+    cfg = compose_train(["experiment=edvr_l_reds_x4"], tmp_path)
+    sched = instantiate(cfg.module.scheduler.lr_lambda)
+    assert sched.restarts() == [0, 50000, 150000, 300000, 450000]
+    assert sched(50000) == 0.5 and cfg.module.tsa_iters == 50000
+    assert cfg.trainer.gradient_clip_val == 1.0
+
+
+def test_mismatched_frames_are_reported(reds_root: Path, tmp_path: Path) -> None:
+    cfg = compose_train(
+        ["experiment=edvr_m_reds_x4", f"data.root={reds_root}", "data.num_frames=7"], tmp_path
+    )
+    with pytest.raises(ValueError, match="set data.num_frames=5"):
+        build(cfg)
+
+
+@pytest.mark.parametrize("trainer", ["cpu", "ddp_cpu", "gpu", "ddp"])
+@pytest.mark.parametrize("logger", ["csv", "tensorboard"])
+def test_trainer_and_logger_groups_compose(trainer: str, logger: str, tmp_path: Path) -> None:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[f"trainer={trainer}", f"logger={logger}", f"paths.output_dir={tmp_path}"],
+        )
+    assert cfg.trainer.max_steps == 600000 and cfg.trainer.val_check_interval == 5000
+    assert {"gpu": "bf16-mixed", "ddp": "bf16-mixed"}.get(
+        trainer, "32-true"
+    ) == cfg.trainer.precision
+    (node,) = cfg.logger.values()
+    made = instantiate(node)
+    assert Path(made.save_dir) == tmp_path
+    if trainer in ("cpu", "ddp_cpu"):  # GPU trainers cannot be built on this machine
+        built = instantiate(cfg.trainer, logger=False)
+        assert built.max_steps == 600000
+        assert (built.world_size == 2) is (trainer == "ddp_cpu")
+
+
+def test_sweeper_and_slurm_launcher_compose(tmp_path: Path) -> None:
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "hparams_search=optuna",
+                "hydra/launcher=slurm",
+                "trainer=ddp",
+                "trainer.devices=8",
+                "trainer.num_nodes=2",
+            ],
+            return_hydra_config=True,
+        )
+    assert cfg.optimized_metric == "val/psnr"
+    assert cfg.hydra.sweeper.direction == "maximize"
+    assert "module.optimizer.lr" in cfg.hydra.sweeper.params
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.tasks_per_node == 8 and cfg.hydra.launcher.nodes == 2
