@@ -142,3 +142,29 @@ def test_interrupt_leaves_no_output(tmp_path, capsys, checkpoint, monkeypatch):
     rc = main([str(src), str(tmp_path / "o.mp4"), "--checkpoint", str(checkpoint), "--quiet"])
     assert rc == 130 and "interrupted" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_leaves_no_output(tmp_path, checkpoint):
+    import signal
+    import time
+
+    src = video("ffpy_in.mp4")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "upscale.py"), str(src), str(out_dir / "o.mp4"),
+         "--checkpoint", str(checkpoint), "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out_dir.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # wait until the temporary output exists: mid-run
+        assert list(out_dir.iterdir()), "the run never started writing"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in err
+    assert list(out_dir.iterdir()) == []

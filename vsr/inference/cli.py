@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from vsr.conditions import DEGRADATIONS, SCALES
@@ -75,10 +77,25 @@ def _setup_logging(quiet: bool) -> None:
     logger.propagate = False
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 on success)."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.quiet)
+    # A job scheduler's SIGTERM cleans up like Ctrl-C: the temporary output is removed.
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)  # signal handlers can only be set from the main thread
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         # Imported here: the model code is only needed for a real run, not for --help.
         from vsr.inference.upscale import upscale_video
