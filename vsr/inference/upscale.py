@@ -185,6 +185,17 @@ def upscale_video(
     return result
 
 
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+    """Write ``text`` in the top-left corner (white on a dark box), on a copy."""
+    out = np.ascontiguousarray(image).copy()
+    size = max(out.shape[0] / 720, 0.4)
+    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, 1)
+    cv2.rectangle(out, (0, 0), (w + 8, h + 10), (0, 0, 0), -1)
+    cv2.putText(out, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
+                cv2.LINE_AA)
+    return out
+
+
 def write_compare(
     input: str | Path, path: str | Path, processor: ModelProcessor, index: int,
     start: float | None = None, end: float | None = None, fps: float | None = None,
@@ -210,7 +221,7 @@ def write_compare(
         reader.close()
     model_out = processor(stack)[0]
     base = BicubicProcessor(processor.scale)(stack)[0]
-    side = np.concatenate([base, model_out], axis=1)
+    side = np.concatenate([_label(base, "bicubic"), _label(model_out, "model")], axis=1)
     if not cv2.imwrite(str(path), np.ascontiguousarray(side[..., ::-1])):
         raise VideoError(f"cannot write {path}")
     return path
