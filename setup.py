@@ -25,9 +25,10 @@ from setuptools import setup
 # torch guesses CUDA_HOME from the directory of the first `nvcc` on PATH; a wrapper script in
 # /usr/local/bin then makes it /usr/local, where the CUDA libraries are not. Prefer the
 # standard toolkit location when the user has not chosen one.
-if not (os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")) and Path(
-    "/usr/local/cuda/bin/nvcc"
-).exists():
+if (
+    not (os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"))
+    and Path("/usr/local/cuda/bin/nvcc").exists()
+):
     os.environ["CUDA_HOME"] = "/usr/local/cuda"
 
 import torch  # noqa: E402
@@ -93,7 +94,9 @@ def extension():
     extra_link_args = ["-fopenmp"]
     if not want_cuda():
         return CppExtension(
-            "vsr._C", sources, extra_compile_args=extra_compile_args,
+            "vsr._C",
+            sources,
+            extra_compile_args=extra_compile_args,
             extra_link_args=extra_link_args,
         )
     tag = arch_tag(cuda_arch_list())

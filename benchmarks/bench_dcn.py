@@ -51,7 +51,9 @@ def make_inputs(shape, device: str, dtype: torch.dtype):
     # Offsets of a few pixels, as a trained EDVR predicts.
     offset = torch.randn(n, 2 * OFFSET_GROUPS * 9, h, w, generator=g) * 2
     mask = torch.rand(n, OFFSET_GROUPS * 9, h, w, generator=g)
-    tensors = [t.to(device=device, dtype=dtype).requires_grad_() for t in (x, weight, bias, offset, mask)]
+    tensors = [
+        t.to(device=device, dtype=dtype).requires_grad_() for t in (x, weight, bias, offset, mask)
+    ]
     return tensors
 
 
@@ -70,6 +72,7 @@ def bench_shape(shape, device: str, dtype: torch.dtype, min_seconds: float) -> d
     def with_backward(forward):
         def run():
             forward().sum().backward()
+
         return run
 
     results = {}
@@ -81,12 +84,18 @@ def bench_shape(shape, device: str, dtype: torch.dtype, min_seconds: float) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--dtype", default=None, help="float32 (default), bfloat16 or float16")
     parser.add_argument("--min-seconds", type=float, default=2.0, help="time per measurement")
     args = parser.parse_args()
-    dtypes = [args.dtype] if args.dtype else (["float32", "bfloat16"] if args.device == "cuda" else ["float32"])
+    dtypes = (
+        [args.dtype]
+        if args.dtype
+        else (["float32", "bfloat16"] if args.device == "cuda" else ["float32"])
+    )
 
     print(f"device={args.device} threads={torch.get_num_threads()} torch={torch.__version__}")
     header = (
@@ -103,7 +112,11 @@ def main() -> None:
                 print(f"{str(shape):<20}{dtype_name:<10}skipped: {str(error).splitlines()[0]}")
                 continue
             for kind, label in (("fwd", "forward"), ("fwdbwd", "fwd+bwd")):
-                ours, theirs, floor = r[f"vsr_{kind}"], r[f"torchvision_{kind}"], r[f"conv2d_{kind}"]
+                ours, theirs, floor = (
+                    r[f"vsr_{kind}"],
+                    r[f"torchvision_{kind}"],
+                    r[f"conv2d_{kind}"],
+                )
                 print(
                     f"{str(shape):<20}{dtype_name:<10}{label:<9}{ours:>10.2f}{theirs:>10.2f}"
                     f"{floor:>10.2f}{theirs / ours:>8.1f}x{ours / floor:>9.1f}x"

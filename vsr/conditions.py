@@ -34,7 +34,9 @@ def degradation_id(name: str) -> int:
 
 
 def degradation_ids(
-    degradation: str | int | torch.Tensor | list | tuple, batch_size: int, device: torch.device | str = "cpu"
+    degradation: str | int | torch.Tensor | list | tuple,
+    batch_size: int,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Turn a degradation given as a name, an id, a list of either, or a LongTensor into ids.
 

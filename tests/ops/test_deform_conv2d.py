@@ -24,8 +24,22 @@ CONFIGS = [
 ]
 
 
-def make_case(batch, groups, offset_groups, kernel, stride, padding, dilation, *, dtype,
-              use_mask=True, use_bias=True, offset_scale=2.0, seed=0, channels=None):
+def make_case(
+    batch,
+    groups,
+    offset_groups,
+    kernel,
+    stride,
+    padding,
+    dilation,
+    *,
+    dtype,
+    use_mask=True,
+    use_bias=True,
+    offset_scale=2.0,
+    seed=0,
+    channels=None,
+):
     gen = torch.Generator().manual_seed(seed)
     in_channels = channels or 24  # divisible by 1, 2, 3, 8 and by 2 * 3
     out_channels = 6
@@ -35,21 +49,37 @@ def make_case(batch, groups, offset_groups, kernel, stride, padding, dilation, *
     out_w = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     x = torch.randn(batch, in_channels, height, width, generator=gen, dtype=dtype)
     weight = torch.randn(out_channels, in_channels // groups, kh, kw, generator=gen, dtype=dtype)
-    offset = torch.randn(batch, 2 * offset_groups * kh * kw, out_h, out_w, generator=gen,
-                         dtype=dtype) * offset_scale
+    offset = (
+        torch.randn(batch, 2 * offset_groups * kh * kw, out_h, out_w, generator=gen, dtype=dtype)
+        * offset_scale
+    )
     mask = torch.rand(batch, offset_groups * kh * kw, out_h, out_w, generator=gen, dtype=dtype)
     bias = torch.randn(out_channels, generator=gen, dtype=dtype)
     return dict(
-        input=x, offset=offset, weight=weight, bias=bias if use_bias else None,
-        stride=stride, padding=padding, dilation=dilation, mask=mask if use_mask else None,
+        input=x,
+        offset=offset,
+        weight=weight,
+        bias=bias if use_bias else None,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        mask=mask if use_mask else None,
     )
 
 
 def run_with_grads(op, case):
     leaves = {k: v.clone().requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
     args = {**case, **leaves}
-    out = op(args["input"], args["offset"], args["weight"], args["bias"], args["stride"],
-             args["padding"], args["dilation"], args["mask"])
+    out = op(
+        args["input"],
+        args["offset"],
+        args["weight"],
+        args["bias"],
+        args["stride"],
+        args["padding"],
+        args["dilation"],
+        args["mask"],
+    )
     # A non-uniform upstream gradient, so every output element matters differently.
     upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
     out.backward(upstream)
@@ -63,8 +93,13 @@ def assert_matches_torchvision(case, tol):
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
     assert our_grads.keys() == ref_grads.keys()
     for name in ref_grads:
-        torch.testing.assert_close(our_grads[name], ref_grads[name], rtol=tol, atol=tol,
-                                   msg=lambda m, name=name: f"grad of {name}: {m}")
+        torch.testing.assert_close(
+            our_grads[name],
+            ref_grads[name],
+            rtol=tol,
+            atol=tol,
+            msg=lambda m, name=name: f"grad of {name}: {m}",
+        )
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
@@ -88,8 +123,16 @@ def test_large_blocks_and_many_positions_float32():
     weight = torch.randn(8, 16, 3, 3, generator=gen) * 0.1
     offset = torch.randn(2, 2 * 8 * 9, 50, 60, generator=gen) * 3
     mask = torch.rand(2, 8 * 9, 50, 60, generator=gen)
-    case = dict(input=x, offset=offset, weight=weight, bias=None, stride=(1, 1),
-                padding=(1, 1), dilation=(1, 1), mask=mask)
+    case = dict(
+        input=x,
+        offset=offset,
+        weight=weight,
+        bias=None,
+        stride=(1, 1),
+        padding=(1, 1),
+        dilation=(1, 1),
+        mask=mask,
+    )
     assert_matches_torchvision(case, tol=2e-4)
 
 
@@ -126,8 +169,10 @@ def test_offsets_at_and_beyond_the_border(where):
     base_y, base_x = ys + ky, xs + kx  # where each tap samples without offset
     target = {
         "exactly_minus_one": (torch.full_like(base_y, -1.0), base_x + 0.3),
-        "exactly_height_and_width": (torch.full_like(base_y, float(height)),
-                                     torch.full_like(base_x, float(width))),
+        "exactly_height_and_width": (
+            torch.full_like(base_y, float(height)),
+            torch.full_like(base_x, float(width)),
+        ),
         "far_away": (base_y + 1e4, base_x - 1e4),
         "just_inside": (torch.full_like(base_y, -1 + 1e-6), torch.full_like(base_x, width - 1e-6)),
         "integers": (base_y.round() + 1.0, base_x.round() - 1.0),
@@ -175,7 +220,11 @@ def loop_reference(x, offset, weight, bias, stride, padding, dilation, mask):
                                 dx = float(offset[n, 2 * (og * kh * kw + k) + 1, oy, ox])
                                 y = oy * stride[0] - padding[0] + i * dilation[0] + dy
                                 x_ = ox * stride[1] - padding[1] + j * dilation[1] + dx
-                                m = 1.0 if mask is None else float(mask[n, og * kh * kw + k, oy, ox])
+                                m = (
+                                    1.0
+                                    if mask is None
+                                    else float(mask[n, og * kh * kw + k, oy, ox])
+                                )
                                 acc += float(weight[o, ci, i, j]) * m * bilinear(x[n, c], y, x_)
                     out[n, o, oy, ox] = acc
     return out
@@ -183,27 +232,40 @@ def loop_reference(x, offset, weight, bias, stride, padding, dilation, mask):
 
 @pytest.mark.parametrize("use_mask", [True, False])
 def test_matches_float64_loop_reference(use_mask):
-    case = make_case(2, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64,
-                     use_mask=use_mask, channels=6)
+    case = make_case(
+        2, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64, use_mask=use_mask, channels=6
+    )
     ours = deform_conv2d(**case)
-    ref = loop_reference(case["input"], case["offset"], case["weight"], case["bias"],
-                         case["stride"], case["padding"], case["dilation"], case["mask"])
+    ref = loop_reference(
+        case["input"],
+        case["offset"],
+        case["weight"],
+        case["bias"],
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        case["mask"],
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("use_mask", [True, False])
 def test_gradcheck_float64(use_mask):
-    case = make_case(1, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64,
-                     use_mask=use_mask, channels=6)
+    case = make_case(
+        1, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64, use_mask=use_mask, channels=6
+    )
     # Keep sampling points away from integer coordinates, where bilinear interpolation is not
     # differentiable and finite differences disagree with any one-sided derivative.
-    case["offset"] = torch.round(case["offset"]) + 0.5 + 0.3 * torch.rand_like(case["offset"]) - 0.15
+    case["offset"] = (
+        torch.round(case["offset"]) + 0.5 + 0.3 * torch.rand_like(case["offset"]) - 0.15
+    )
     tensors = {k: v.requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
 
     def fn(input, offset, weight, bias, *rest):
         mask = rest[0] if rest else None
-        return deform_conv2d(input, offset, weight, bias, case["stride"], case["padding"],
-                             case["dilation"], mask)
+        return deform_conv2d(
+            input, offset, weight, bias, case["stride"], case["padding"], case["dilation"], mask
+        )
 
     inputs = [tensors["input"], tensors["offset"], tensors["weight"], tensors["bias"]]
     if use_mask:
@@ -215,10 +277,25 @@ def test_zero_offsets_and_unit_mask_equal_conv2d():
     case = make_case(2, 2, 3, (3, 3), (2, 1), (1, 0), (2, 1), dtype=torch.float64)
     offset = torch.zeros_like(case["offset"])
     mask = torch.ones_like(case["mask"])
-    ours = deform_conv2d(case["input"], offset, case["weight"], case["bias"], case["stride"],
-                         case["padding"], case["dilation"], mask)
-    ref = F.conv2d(case["input"], case["weight"], case["bias"], case["stride"], case["padding"],
-                   case["dilation"], groups=2)
+    ours = deform_conv2d(
+        case["input"],
+        offset,
+        case["weight"],
+        case["bias"],
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        mask,
+    )
+    ref = F.conv2d(
+        case["input"],
+        case["weight"],
+        case["bias"],
+        case["stride"],
+        case["padding"],
+        case["dilation"],
+        groups=2,
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -236,8 +313,14 @@ def test_prime_batch_sizes_match_per_sample_results():
     together = deform_conv2d(**case)
     for n in range(5):
         alone = deform_conv2d(
-            case["input"][n : n + 1], case["offset"][n : n + 1], case["weight"], case["bias"],
-            case["stride"], case["padding"], case["dilation"], case["mask"][n : n + 1],
+            case["input"][n : n + 1],
+            case["offset"][n : n + 1],
+            case["weight"],
+            case["bias"],
+            case["stride"],
+            case["padding"],
+            case["dilation"],
+            case["mask"][n : n + 1],
         )
         torch.testing.assert_close(together[n : n + 1], alone, rtol=0, atol=0)
 

@@ -43,45 +43,46 @@ VSR_HOST_DEVICE int64_t grid_coordinate(int64_t out_pos, int64_t stride, int64_t
 template <typename acc_t>
 VSR_HOST_DEVICE BilinearTap<acc_t> make_tap(acc_t y, acc_t x, int64_t height, int64_t width) {
   BilinearTap<acc_t> tap;
-  for (int i = 0; i < 4; ++i) {
-    tap.index[i] = 0;
-    tap.weight[i] = acc_t(0);
-  }
-  tap.frac_y = acc_t(0);
-  tap.frac_x = acc_t(0);
-  tap.valid = 0;
   // Points further out have no neighbour inside; rejecting them early also keeps huge or NaN
   // coordinates (every comparison with NaN is false) away from the integer conversion.
   if (!(y >= acc_t(-1) && y <= acc_t(height) && x >= acc_t(-1) && x <= acc_t(width))) {
+    for (int i = 0; i < 4; ++i) {
+      tap.index[i] = 0;
+      tap.weight[i] = acc_t(0);
+    }
+    tap.frac_y = acc_t(0);
+    tap.frac_x = acc_t(0);
+    tap.valid = 0;
     return tap;
   }
-  const acc_t y_floor = floor(y);
-  const acc_t x_floor = floor(x);
-  const int64_t y_low = static_cast<int64_t>(y_floor);
-  const int64_t x_low = static_cast<int64_t>(x_floor);
-  const int64_t y_high = y_low + 1;
-  const int64_t x_high = x_low + 1;
-  const acc_t ly = y - y_floor;
-  const acc_t lx = x - x_floor;
+  // floor() by truncation, corrected for negatives (the check above bounds y and x); cheaper
+  // than a libm call per tap on CPUs built for baseline x86-64.
+  int64_t y_low = static_cast<int64_t>(y);
+  int64_t x_low = static_cast<int64_t>(x);
+  y_low -= static_cast<acc_t>(y_low) > y;
+  x_low -= static_cast<acc_t>(x_low) > x;
+  const acc_t ly = y - static_cast<acc_t>(y_low);
+  const acc_t lx = x - static_cast<acc_t>(x_low);
   tap.frac_y = ly;
   tap.frac_x = lx;
-
-  const bool y_low_in = y_low >= 0 && y_low < height;
-  const bool y_high_in = y_high >= 0 && y_high < height;
-  const bool x_low_in = x_low >= 0 && x_low < width;
-  const bool x_high_in = x_high >= 0 && x_high < width;
-  const bool inside[4] = {y_low_in && x_low_in, y_low_in && x_high_in, y_high_in && x_low_in,
-                          y_high_in && x_high_in};
-  const int64_t index[4] = {y_low * width + x_low, y_low * width + x_high,
-                            y_high * width + x_low, y_high * width + x_high};
-  const acc_t weight[4] = {(1 - ly) * (1 - lx), (1 - ly) * lx, ly * (1 - lx), ly * lx};
-  for (int i = 0; i < 4; ++i) {
-    if (inside[i]) {
-      tap.index[i] = index[i];
-      tap.weight[i] = weight[i];
-      tap.valid |= static_cast<uint8_t>(1u << i);
-    }
-  }
+  // Unsigned comparisons test 0 <= v < size in one go. Written without branches so both
+  // compilers emit selects.
+  const bool y_low_in = static_cast<uint64_t>(y_low) < static_cast<uint64_t>(height);
+  const bool y_high_in = static_cast<uint64_t>(y_low + 1) < static_cast<uint64_t>(height);
+  const bool x_low_in = static_cast<uint64_t>(x_low) < static_cast<uint64_t>(width);
+  const bool x_high_in = static_cast<uint64_t>(x_low + 1) < static_cast<uint64_t>(width);
+  const bool in0 = y_low_in && x_low_in, in1 = y_low_in && x_high_in;
+  const bool in2 = y_high_in && x_low_in, in3 = y_high_in && x_high_in;
+  const int64_t base = y_low * width + x_low;
+  tap.index[0] = in0 ? base : 0;
+  tap.index[1] = in1 ? base + 1 : 0;
+  tap.index[2] = in2 ? base + width : 0;
+  tap.index[3] = in3 ? base + width + 1 : 0;
+  tap.weight[0] = in0 ? (1 - ly) * (1 - lx) : acc_t(0);
+  tap.weight[1] = in1 ? (1 - ly) * lx : acc_t(0);
+  tap.weight[2] = in2 ? ly * (1 - lx) : acc_t(0);
+  tap.weight[3] = in3 ? ly * lx : acc_t(0);
+  tap.valid = static_cast<uint8_t>(in0 | (in1 << 1) | (in2 << 2) | (in3 << 3));
   return tap;
 }
 

@@ -115,6 +115,4 @@ def _backward(ctx, grad_output):
     )
 
 
-torch.library.register_autograd(
-    "vsr::deform_conv2d", _backward, setup_context=_setup_context
-)
+torch.library.register_autograd("vsr::deform_conv2d", _backward, setup_context=_setup_context)

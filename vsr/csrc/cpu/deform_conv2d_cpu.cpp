@@ -1,19 +1,21 @@
 // CPU kernels of vsr::deform_conv2d.
 //
-// Work goes one sample and one block of output positions at a time, so the column buffer
-// stays a few MB whatever the batch or image size. For each block:
-//   1. taps: the bilinear neighbours of every (offset group, kernel tap, position), computed
-//      once and shared by all channels of the offset group (the expensive part of sampling);
-//   2. columns: sampled input values times the mask, (C_in * kh * kw, block);
-//   3. a GEMM per weight group, which ATen's BLAS runs on all cores.
-// The backward pass rebuilds the same taps and columns and scatters gradients without
-// atomics: the input gradient is split by channel, the offset and mask gradients by
-// position, so each thread owns what it writes and the result is deterministic.
+// Layout: each sample's input is transposed to channels-last (H, W, C) once, so the channels
+// of an offset group are contiguous. A sampling point (one tap of one offset group at one
+// output position) then reads its four neighbours as four contiguous channel vectors, and all
+// loops over channels vectorise. The column buffer is (weight group, position, tap, channel),
+// one block of output positions at a time, so it stays a few MB whatever the batch or image
+// size; GEMMs run on ATen's BLAS with all cores.
+//
+// The backward pass scatters into the input gradient with each thread owning a range of
+// channels, and computes the offset and mask gradients with each thread owning a range of
+// positions: no atomics, and the same result whatever the thread count.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "../deform_conv2d.h"
@@ -22,71 +24,187 @@
 namespace vsr {
 namespace {
 
-// Output positions per block: big enough for an efficient GEMM, small enough that the taps
-// and columns of a block stay in the last-level cache on EDVR shapes.
-constexpr int64_t kPositionsPerBlock = 2048;
+// Output positions per block: enough for an efficient GEMM, few enough that the columns of a
+// block (positions x 9 taps x channels) stay near the cache on EDVR shapes.
+constexpr int64_t kPositionsPerBlock = 1024;
 
 template <typename scalar_t>
 using acc_type = at::opmath_type<scalar_t>;
 
-// Fills taps[(g * K + k) * block + j] and masks[...] for the positions [p0, p0 + block).
-template <typename scalar_t>
-void compute_taps(const DeformConvShape& s, const scalar_t* offset_n, const scalar_t* mask_n,
-                  int64_t p0, int64_t block, BilinearTap<acc_type<scalar_t>>* taps,
-                  acc_type<scalar_t>* masks) {
+// A run of channels that lies in one offset group and one weight group: within a run, source
+// (channels-last input) and destination (columns) channels are both contiguous.
+struct ChannelRun {
+  int64_t offset_group, weight_group, c_begin, c_end;
+};
+
+// Sizes of one block's work, shared by the forward and backward passes.
+struct BlockLayout {
+  int64_t channels, taps, weight_groups, channels_per_weight_group, channels_per_offset_group;
+
+  // The runs covering channels [c_lo, c_hi), in channel order. Computed once per pass so the
+  // inner loops do no integer division.
+  std::vector<ChannelRun> runs(int64_t c_lo, int64_t c_hi) const {
+    std::vector<ChannelRun> result;
+    for (int64_t c = c_lo; c < c_hi;) {
+      const int64_t og = c / channels_per_offset_group;
+      const int64_t wg = c / channels_per_weight_group;
+      const int64_t end = std::min({c_hi, (og + 1) * channels_per_offset_group,
+                                    (wg + 1) * channels_per_weight_group});
+      result.push_back({og, wg, c, end});
+      c = end;
+    }
+    return result;
+  }
+
+  // The runs of each offset group's channels, indexed by offset group.
+  std::vector<std::vector<ChannelRun>> runs_by_offset_group(int64_t offset_groups) const {
+    std::vector<std::vector<ChannelRun>> result(offset_groups);
+    for (const ChannelRun& run : runs(0, channels)) result[run.offset_group].push_back(run);
+    return result;
+  }
+
+  // Offset of (position j, tap k, channel c) in a (G, block, K, C / G) column buffer.
+  int64_t column_index(int64_t block, int64_t j, int64_t k, int64_t group, int64_t c) const {
+    return ((group * block + j) * taps + k) * channels_per_weight_group +
+           (c - group * channels_per_weight_group);
+  }
+};
+
+// Calls fn(offset_group, k, tap, mask) for every tap of output position p of one sample.
+// Offsets and masks are position-major ((H_out, W_out, channels), see prepare()), so the 2 x 72
+// offsets of an EDVR position are one contiguous read rather than 144 strided planes.
+template <typename scalar_t, typename Fn>
+void for_each_tap(const DeformConvShape& s, const scalar_t* offset_rows, const scalar_t* mask_rows,
+                  int64_t p, Fn&& fn) {
   using acc_t = acc_type<scalar_t>;
   const int64_t K = s.taps();
-  const int64_t P = s.out_positions();
-  at::parallel_for(0, s.offset_groups * K, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t gk = begin; gk < end; ++gk) {
-      const int64_t group = gk / K;
-      const int64_t k = gk % K;
-      const int64_t ky = k / s.kernel_w;
-      const int64_t kx = k % s.kernel_w;
-      const scalar_t* off_y = offset_n + offset_y_channel(group, k, K) * P;
-      const scalar_t* off_x = off_y + P;
-      const scalar_t* m = mask_n != nullptr ? mask_n + gk * P : nullptr;
-      for (int64_t j = 0; j < block; ++j) {
-        const int64_t p = p0 + j;
-        const int64_t oy = p / s.out_w;
-        const int64_t ox = p % s.out_w;
-        const acc_t y = static_cast<acc_t>(grid_coordinate(oy, s.stride_h, s.pad_h, ky,
-                                                           s.dilation_h)) +
-                        static_cast<acc_t>(off_y[p]);
-        const acc_t x = static_cast<acc_t>(grid_coordinate(ox, s.stride_w, s.pad_w, kx,
-                                                           s.dilation_w)) +
-                        static_cast<acc_t>(off_x[p]);
-        taps[gk * block + j] = make_tap<acc_t>(y, x, s.in_h, s.in_w);
-        masks[gk * block + j] = m != nullptr ? static_cast<acc_t>(m[p]) : acc_t(1);
+  const scalar_t* offset_p = offset_rows + p * 2 * s.offset_groups * K;
+  const scalar_t* mask_p = mask_rows != nullptr ? mask_rows + p * s.offset_groups * K : nullptr;
+  const int64_t y0 = grid_coordinate(p / s.out_w, s.stride_h, s.pad_h, 0, s.dilation_h);
+  const int64_t x0 = grid_coordinate(p % s.out_w, s.stride_w, s.pad_w, 0, s.dilation_w);
+  for (int64_t og = 0; og < s.offset_groups; ++og) {
+    for (int64_t ky = 0, k = 0; ky < s.kernel_h; ++ky) {
+      for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++k) {
+        const scalar_t* off = offset_p + offset_y_channel(og, k, K);
+        const acc_t y = static_cast<acc_t>(y0 + ky * s.dilation_h) + static_cast<acc_t>(off[0]);
+        const acc_t x = static_cast<acc_t>(x0 + kx * s.dilation_w) + static_cast<acc_t>(off[1]);
+        const acc_t m = mask_p != nullptr ? static_cast<acc_t>(mask_p[og * K + k]) : acc_t(1);
+        fn(og, k, make_tap<acc_t>(y, x, s.in_h, s.in_w), m);
       }
+    }
+  }
+}
+
+// Pointers to the four neighbours' channel vectors (from channel c on) in a channels-last
+// plane; neighbours outside the image point at a zero vector, so loops need no branches.
+template <typename scalar_t, typename acc_t>
+void neighbour_rows(const BilinearTap<acc_t>& tap, const scalar_t* plane_hwc, int64_t channels,
+                    int64_t c, const scalar_t* zeros, const scalar_t* rows[4]) {
+  for (int i = 0; i < 4; ++i) {
+    rows[i] = (tap.valid >> i) & 1u ? plane_hwc + tap.index[i] * channels + c : zeros;
+  }
+}
+
+// dst[c] += w * src[c] for `count` channels. (A function of its own: OpenMP pragmas cannot
+// stand inside the AT_DISPATCH macro's argument.)
+template <typename scalar_t, typename acc_t>
+void scaled_add(scalar_t* __restrict__ dst, const scalar_t* __restrict__ src, acc_t w,
+                int64_t count) {
+#pragma omp simd
+  for (int64_t c = 0; c < count; ++c) {
+    dst[c] += static_cast<scalar_t>(w * static_cast<acc_t>(src[c]));
+  }
+}
+
+// Adds, over `count` channels, the column gradient times d(value)/dy, d(value)/dx and value
+// at the tap: the offset and mask gradients before the mask factor.
+template <typename scalar_t, typename acc_t>
+void accumulate_coordinate_grads(const BilinearTap<acc_t>& tap, const scalar_t* const r[4],
+                                 const scalar_t* grad, int64_t count, acc_t* sum_y, acc_t* sum_x,
+                                 acc_t* sum_m) {
+  const acc_t ly = tap.frac_y, lx = tap.frac_x;
+  const acc_t w0 = tap.weight[0], w1 = tap.weight[1], w2 = tap.weight[2], w3 = tap.weight[3];
+  acc_t run_y = 0, run_x = 0, run_m = 0;
+#pragma omp simd reduction(+ : run_y, run_x, run_m)
+  for (int64_t c = 0; c < count; ++c) {
+    const acc_t v0 = r[0][c], v1 = r[1][c], v2 = r[2][c], v3 = r[3][c];
+    const acc_t g = grad[c];
+    run_y += g * ((1 - lx) * (v2 - v0) + lx * (v3 - v1));
+    run_x += g * ((1 - ly) * (v1 - v0) + ly * (v3 - v2));
+    run_m += g * (w0 * v0 + w1 * v1 + w2 * v2 + w3 * v3);
+  }
+  *sum_y += run_y;
+  *sum_x += run_x;
+  *sum_m += run_m;
+}
+
+// Fills the columns of positions [p0, p0 + block): mask * bilinear sample, per channel.
+template <typename scalar_t>
+void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const scalar_t* input_hwc,
+                  const scalar_t* offset_n, const scalar_t* mask_n, const scalar_t* zeros,
+                  int64_t p0, int64_t block, scalar_t* columns) {
+  using acc_t = acc_type<scalar_t>;
+  const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
+  at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      for_each_tap(s, offset_n, mask_n, p0 + j,
+                   [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
+        const acc_t w0 = m * tap.weight[0], w1 = m * tap.weight[1];
+        const acc_t w2 = m * tap.weight[2], w3 = m * tap.weight[3];
+        for (const ChannelRun& run : runs_by_og[og]) {
+          const scalar_t* r[4];
+          neighbour_rows(tap, input_hwc, s.in_channels, run.c_begin, zeros, r);
+          const scalar_t* __restrict__ r0 = r[0];
+          const scalar_t* __restrict__ r1 = r[1];
+          const scalar_t* __restrict__ r2 = r[2];
+          const scalar_t* __restrict__ r3 = r[3];
+          scalar_t* __restrict__ out =
+              columns + layout.column_index(block, j, k, run.weight_group, run.c_begin);
+          const int64_t count = run.c_end - run.c_begin;
+#pragma omp simd
+          for (int64_t c = 0; c < count; ++c) {
+            out[c] = static_cast<scalar_t>(
+                w0 * static_cast<acc_t>(r0[c]) + w1 * static_cast<acc_t>(r1[c]) +
+                w2 * static_cast<acc_t>(r2[c]) + w3 * static_cast<acc_t>(r3[c]));
+          }
+        }
+      });
     }
   });
 }
 
-// columns[(c * K + k), j] = mask * bilinear(input[c]) at tap (group(c), k, j). Each tap is
-// read once and applied to all channels of its offset group.
-template <typename scalar_t>
-void fill_columns(const DeformConvShape& s, const scalar_t* input_n,
-                  const BilinearTap<acc_type<scalar_t>>* taps,
-                  const acc_type<scalar_t>* masks, int64_t block, scalar_t* columns) {
-  const int64_t K = s.taps();
-  const int64_t channels_per_group = s.channels_per_offset_group();
-  at::parallel_for(0, s.offset_groups * K, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t gk = begin; gk < end; ++gk) {
-      const int64_t group = gk / K;
-      const int64_t k = gk % K;
-      const int64_t c_begin = group * channels_per_group;
-      for (int64_t j = 0; j < block; ++j) {
-        // A local copy: stores to columns cannot alias it, so it stays in registers.
-        const BilinearTap<acc_type<scalar_t>> tap = taps[gk * block + j];
-        const auto m = masks[gk * block + j];
-        for (int64_t c = c_begin; c < c_begin + channels_per_group; ++c) {
-          columns[(c * K + k) * block + j] =
-              static_cast<scalar_t>(m * tap_sample(tap, input_n + c * s.in_plane()));
-        }
-      }
-    }
-  });
+struct Prepared {
+  DeformConvShape shape;
+  BlockLayout layout;
+  // Channels-last input, position-major offset and mask, and weight_rows (G, C_out / G, K * C / G).
+  at::Tensor input, offset, mask, weight_rows;
+};
+
+Prepared prepare(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& offset,
+                 const std::optional<at::Tensor>& mask, const std::optional<at::Tensor>& bias,
+                 int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
+                 int64_t dilation_h, int64_t dilation_w) {
+  Prepared prep;
+  prep.shape = check_deform_conv2d_args(input, weight, offset, mask, bias, stride_h, stride_w,
+                                        pad_h, pad_w, dilation_h, dilation_w);
+  const DeformConvShape& s = prep.shape;
+  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble,
+              "deform_conv2d: the CPU kernel supports float32 and float64: got ",
+              input.scalar_type(), " (under torch.autocast the CPU kernel runs in float32)");
+  const int64_t G = s.weight_groups;
+  prep.layout = BlockLayout{s.in_channels, s.taps(), G, s.in_channels / G,
+                            s.channels_per_offset_group()};
+  // (N, H, W, C): one sample's neighbours are contiguous channel vectors.
+  prep.input = input.permute({0, 2, 3, 1}).contiguous();
+  // (N, H_out, W_out, channels): one position's offsets and masks are contiguous.
+  prep.offset = offset.permute({0, 2, 3, 1}).contiguous();
+  prep.mask = s.use_mask ? mask->permute({0, 2, 3, 1}).contiguous() : at::Tensor();
+  // weight[o, c, ky, kx] -> rows[g][o][k * C/G + c], matching the column order (tap, channel).
+  prep.weight_rows = weight.reshape({G, s.out_channels / G, s.in_channels / G, s.taps()})
+                         .permute({0, 1, 3, 2})
+                         .contiguous()
+                         .view({G, s.out_channels / G, s.taps() * (s.in_channels / G)});
+  return prep;
 }
 
 at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tensor& weight_arg,
@@ -95,55 +213,40 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
                                      const std::optional<at::Tensor>& bias_arg, int64_t stride_h,
                                      int64_t stride_w, int64_t pad_h, int64_t pad_w,
                                      int64_t dilation_h, int64_t dilation_w) {
-  const DeformConvShape s =
-      check_deform_conv2d_args(input_arg, weight_arg, offset_arg, mask_arg, bias_arg, stride_h,
-                               stride_w, pad_h, pad_w, dilation_h, dilation_w);
-  TORCH_CHECK(input_arg.scalar_type() == at::kFloat || input_arg.scalar_type() == at::kDouble,
-              "deform_conv2d: the CPU kernel supports float32 and float64: got ",
-              input_arg.scalar_type(), " (under torch.autocast the CPU kernel runs in float32)");
-  const at::Tensor input = input_arg.contiguous();
-  const at::Tensor offset = offset_arg.contiguous();
-  const at::Tensor mask = s.use_mask ? mask_arg->contiguous() : at::Tensor();
+  const Prepared prep = prepare(input_arg, weight_arg, offset_arg, mask_arg, bias_arg, stride_h,
+                                stride_w, pad_h, pad_w, dilation_h, dilation_w);
+  const DeformConvShape& s = prep.shape;
   const int64_t G = s.weight_groups;
-  const int64_t K = s.taps();
   const int64_t P = s.out_positions();
-  const int64_t cols_per_group = s.in_channels / G * K;
   const int64_t out_per_group = s.out_channels / G;
-  // (G, C_out / G, C_in / G * K): one GEMM operand per weight group.
-  const at::Tensor weight = weight_arg.contiguous().view({G, out_per_group, cols_per_group});
+  const int64_t row_length = s.taps() * (s.in_channels / G);
 
-  at::Tensor output = at::zeros({s.batch, s.out_channels, s.out_h, s.out_w}, input.options());
-  if (s.batch == 0 || P == 0) {
-    return bias_arg.has_value() ? output + bias_arg->view({1, -1, 1, 1}) : output;
-  }
-  const int64_t block_max = std::min(P, kPositionsPerBlock);
-
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "deform_conv2d_forward_cpu", [&] {
-    using acc_t = acc_type<scalar_t>;
-    std::vector<BilinearTap<acc_t>> taps(s.offset_groups * K * block_max);
-    std::vector<acc_t> masks(s.offset_groups * K * block_max);
-    at::Tensor columns = at::empty({s.in_channels * K, block_max}, input.options());
-    // (N, G, C_out / G, P): the GEMM result of one group lands in a strided slice.
-    at::Tensor out_view = output.view({s.batch, G, out_per_group, P});
-    for (int64_t n = 0; n < s.batch; ++n) {
-      const scalar_t* input_n = input.data_ptr<scalar_t>() + n * s.in_channels * s.in_plane();
-      const scalar_t* offset_n = offset.data_ptr<scalar_t>() + n * offset.size(1) * P;
-      const scalar_t* mask_n = s.use_mask ? mask.data_ptr<scalar_t>() + n * mask.size(1) * P
-                                          : nullptr;
-      for (int64_t p0 = 0; p0 < P; p0 += block_max) {
-        const int64_t block = std::min(block_max, P - p0);
-        compute_taps<scalar_t>(s, offset_n, mask_n, p0, block, taps.data(), masks.data());
-        at::Tensor cols = columns.narrow(1, 0, block);
-        if (block != block_max) cols = at::empty({s.in_channels * K, block}, input.options());
-        fill_columns<scalar_t>(s, input_n, taps.data(), masks.data(), block,
-                               cols.data_ptr<scalar_t>());
-        const at::Tensor cols_g = cols.view({G, cols_per_group, block});
-        for (int64_t g = 0; g < G; ++g) {
-          out_view[n][g].narrow(1, p0, block).copy_(at::mm(weight[g], cols_g[g]));
+  at::Tensor output = at::zeros({s.batch, s.out_channels, s.out_h, s.out_w}, input_arg.options());
+  if (s.batch > 0 && P > 0) {
+    const int64_t block_max = std::min(P, kPositionsPerBlock);
+    AT_DISPATCH_FLOATING_TYPES(input_arg.scalar_type(), "deform_conv2d_forward_cpu", [&] {
+      const std::vector<scalar_t> zeros(s.in_channels, scalar_t(0));
+      at::Tensor column_buffer = at::empty({G * block_max * row_length}, input_arg.options());
+      at::Tensor out_view = output.view({s.batch, G, out_per_group, P});
+      for (int64_t n = 0; n < s.batch; ++n) {
+        const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * s.in_channels * s.in_plane();
+        const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * s.taps();
+        const scalar_t* mask_n =
+            s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * P * s.offset_groups * s.taps() : nullptr;
+        for (int64_t p0 = 0; p0 < P; p0 += block_max) {
+          const int64_t block = std::min(block_max, P - p0);
+          const at::Tensor columns =
+              column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
+          fill_columns<scalar_t>(s, prep.layout, input_hwc, offset_n, mask_n, zeros.data(), p0,
+                                 block, columns.data_ptr<scalar_t>());
+          for (int64_t g = 0; g < G; ++g) {
+            // (C_out / G, K * C / G) x (K * C / G, block): BLAS reads the columns transposed.
+            out_view[n][g].narrow(1, p0, block).copy_(at::mm(prep.weight_rows[g], columns[g].t()));
+          }
         }
       }
-    }
-  });
+    });
+  }
   if (bias_arg.has_value()) {
     output.add_(bias_arg->view({1, -1, 1, 1}));
   }
@@ -157,125 +260,136 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
                            const std::optional<at::Tensor>& bias_arg, int64_t stride_h,
                            int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h,
                            int64_t dilation_w) {
-  const DeformConvShape s =
-      check_deform_conv2d_args(input_arg, weight_arg, offset_arg, mask_arg, bias_arg, stride_h,
-                               stride_w, pad_h, pad_w, dilation_h, dilation_w);
+  const Prepared prep = prepare(input_arg, weight_arg, offset_arg, mask_arg, bias_arg, stride_h,
+                                stride_w, pad_h, pad_w, dilation_h, dilation_w);
+  const DeformConvShape& s = prep.shape;
+  const BlockLayout& layout = prep.layout;
   check_grad_output(grad_output_arg, s, input_arg);
-  TORCH_CHECK(input_arg.scalar_type() == at::kFloat || input_arg.scalar_type() == at::kDouble,
-              "deform_conv2d: the CPU kernel supports float32 and float64: got ",
-              input_arg.scalar_type());
-  const at::Tensor input = input_arg.contiguous();
-  const at::Tensor offset = offset_arg.contiguous();
-  const at::Tensor mask = s.use_mask ? mask_arg->contiguous() : at::Tensor();
   const at::Tensor grad_output = grad_output_arg.contiguous();
   const int64_t G = s.weight_groups;
   const int64_t K = s.taps();
   const int64_t P = s.out_positions();
-  const int64_t cols_per_group = s.in_channels / G * K;
+  const int64_t C = s.in_channels;
   const int64_t out_per_group = s.out_channels / G;
-  const at::Tensor weight = weight_arg.contiguous().view({G, out_per_group, cols_per_group});
+  const int64_t row_length = K * (C / G);
 
-  at::Tensor grad_input = at::zeros_like(input);
-  at::Tensor grad_offset = at::zeros_like(offset);
-  at::Tensor grad_mask =
-      at::zeros({s.batch, s.offset_groups * K, s.out_h, s.out_w}, input.options());
-  at::Tensor grad_weight = at::zeros({G, out_per_group, cols_per_group}, input.options());
+  // The input gradient is accumulated channels-last, like the input it mirrors.
+  at::Tensor grad_input_hwc = at::zeros_like(prep.input);
+  // Offset and mask gradients are written position-major, like the offsets they mirror.
+  at::Tensor grad_offset_rows = at::zeros_like(prep.offset);
+  at::Tensor grad_mask_rows = at::zeros({s.batch, s.out_h, s.out_w, s.offset_groups * K},
+                                        input_arg.options());
+  at::Tensor grad_weight_rows = at::zeros_like(prep.weight_rows);
   at::Tensor grad_bias = grad_output.sum({0, 2, 3});
-  if (s.batch == 0 || P == 0) {
-    return {grad_input, grad_weight.view_as(weight_arg), grad_offset, grad_mask, grad_bias};
-  }
-  const int64_t block_max = std::min(P, kPositionsPerBlock);
-  const int64_t channels_per_group = s.channels_per_offset_group();
 
-  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "deform_conv2d_backward_cpu", [&] {
-    using acc_t = acc_type<scalar_t>;
-    std::vector<BilinearTap<acc_t>> taps(s.offset_groups * K * block_max);
-    std::vector<acc_t> masks(s.offset_groups * K * block_max);
-    const at::Tensor grad_out_view = grad_output.view({s.batch, G, out_per_group, P});
-    for (int64_t n = 0; n < s.batch; ++n) {
-      const scalar_t* input_n = input.data_ptr<scalar_t>() + n * s.in_channels * s.in_plane();
-      const scalar_t* offset_n = offset.data_ptr<scalar_t>() + n * offset.size(1) * P;
-      const scalar_t* mask_n = s.use_mask ? mask.data_ptr<scalar_t>() + n * mask.size(1) * P
-                                          : nullptr;
-      scalar_t* grad_input_n =
-          grad_input.data_ptr<scalar_t>() + n * s.in_channels * s.in_plane();
-      scalar_t* grad_offset_n = grad_offset.data_ptr<scalar_t>() + n * offset.size(1) * P;
-      scalar_t* grad_mask_n = grad_mask.data_ptr<scalar_t>() + n * grad_mask.size(1) * P;
+  if (s.batch > 0 && P > 0) {
+    const int64_t block_max = std::min(P, kPositionsPerBlock);
+    AT_DISPATCH_FLOATING_TYPES(input_arg.scalar_type(), "deform_conv2d_backward_cpu", [&] {
+      using acc_t = acc_type<scalar_t>;
+      const std::vector<scalar_t> zeros(C, scalar_t(0));
+      std::vector<BilinearTap<acc_t>> taps(block_max * s.offset_groups * K);
+      std::vector<acc_t> masks(block_max * s.offset_groups * K);
+      at::Tensor column_buffer = at::empty({G * block_max * row_length}, input_arg.options());
+      at::Tensor grad_column_buffer = at::empty_like(column_buffer);
+      const at::Tensor grad_out_view = grad_output.view({s.batch, G, out_per_group, P});
 
-      for (int64_t p0 = 0; p0 < P; p0 += block_max) {
-        const int64_t block = std::min(block_max, P - p0);
-        compute_taps<scalar_t>(s, offset_n, mask_n, p0, block, taps.data(), masks.data());
-        at::Tensor cols = at::empty({s.in_channels * K, block}, input.options());
-        fill_columns<scalar_t>(s, input_n, taps.data(), masks.data(), block,
-                               cols.data_ptr<scalar_t>());
-        const at::Tensor cols_g = cols.view({G, cols_per_group, block});
-        at::Tensor grad_cols = at::empty({G, cols_per_group, block}, input.options());
-        for (int64_t g = 0; g < G; ++g) {
-          const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
-          grad_weight[g].addmm_(grad_out_g, cols_g[g].t());
-          at::Tensor grad_cols_g = grad_cols[g];
-          at::mm_out(grad_cols_g, weight[g].t(), grad_out_g);
-        }
-        const scalar_t* gc = grad_cols.data_ptr<scalar_t>();
+      for (int64_t n = 0; n < s.batch; ++n) {
+        const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * C * s.in_plane();
+        const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * s.taps();
+        const scalar_t* mask_n =
+            s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * P * s.offset_groups * s.taps() : nullptr;
+        scalar_t* grad_input_n = grad_input_hwc.data_ptr<scalar_t>() + n * C * s.in_plane();
+        scalar_t* grad_offset_n = grad_offset_rows.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * K;
+        scalar_t* grad_mask_n = grad_mask_rows.data_ptr<scalar_t>() + n * P * s.offset_groups * K;
 
-        // Input gradient. Offset groups own disjoint channels, so a thread per group (or per
-        // channel, when there are fewer groups than threads) never writes where another does.
-        const bool by_group = s.offset_groups >= at::get_num_threads();
-        const int64_t units = by_group ? s.offset_groups : s.in_channels;
-        at::parallel_for(0, units, 1, [&](int64_t begin, int64_t end) {
-          for (int64_t unit = begin; unit < end; ++unit) {
-            const int64_t group = by_group ? unit : unit / channels_per_group;
-            const int64_t c_begin = by_group ? unit * channels_per_group : unit;
-            const int64_t c_end = by_group ? c_begin + channels_per_group : unit + 1;
-            for (int64_t k = 0; k < K; ++k) {
-              const auto* tap_row = taps.data() + (group * K + k) * block;
-              const acc_t* mask_row = masks.data() + (group * K + k) * block;
-              for (int64_t j = 0; j < block; ++j) {
-                const BilinearTap<acc_t> tap = tap_row[j];  // local: no aliasing with plane
-                for (int64_t c = c_begin; c < c_end; ++c) {
-                  const acc_t g = mask_row[j] * static_cast<acc_t>(gc[(c * K + k) * block + j]);
-                  scalar_t* plane = grad_input_n + c * s.in_plane();
+        for (int64_t p0 = 0; p0 < P; p0 += block_max) {
+          const int64_t block = std::min(block_max, P - p0);
+          const at::Tensor columns =
+              column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
+          const at::Tensor grad_columns =
+              grad_column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
+          fill_columns<scalar_t>(s, layout, input_hwc, offset_n, mask_n, zeros.data(), p0, block,
+                                 columns.data_ptr<scalar_t>());
+          for (int64_t g = 0; g < G; ++g) {
+            const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
+            grad_weight_rows[g].addmm_(grad_out_g, columns[g]);
+            at::Tensor grad_columns_g = grad_columns[g];
+            at::mm_out(grad_columns_g, grad_out_g.t(), prep.weight_rows[g]);
+          }
+          const scalar_t* gcol = grad_columns.data_ptr<scalar_t>();
+
+          // Taps of this block, (position, offset group, tap), shared by the two passes below.
+          at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
+            for (int64_t j = begin; j < end; ++j) {
+              for_each_tap(s, offset_n, mask_n, p0 + j,
+                           [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
+                taps[(j * s.offset_groups + og) * K + k] = tap;
+                masks[(j * s.offset_groups + og) * K + k] = m;
+              });
+            }
+          });
+
+          // Input gradient: each thread owns a range of channels of every pixel.
+          at::parallel_for(0, C, 1, [&](int64_t c_lo, int64_t c_hi) {
+            const std::vector<ChannelRun> runs = layout.runs(c_lo, c_hi);
+            for (int64_t j = 0; j < block; ++j) {
+              for (const ChannelRun& run : runs) {
+                for (int64_t k = 0; k < K; ++k) {
+                  const int64_t t = (j * s.offset_groups + run.offset_group) * K + k;
+                  const BilinearTap<acc_t> tap = taps[t];
+                  const scalar_t* grad =
+                      gcol + layout.column_index(block, j, k, run.weight_group, run.c_begin);
                   for (int i = 0; i < 4; ++i) {
-                    plane[tap.index[i]] += static_cast<scalar_t>(tap.weight[i] * g);
+                    if (!((tap.valid >> i) & 1u) || tap.weight[i] == acc_t(0)) continue;
+                    const acc_t w = masks[t] * tap.weight[i];
+                    scaled_add(grad_input_n + tap.index[i] * C + run.c_begin, grad, w,
+                               run.c_end - run.c_begin);
                   }
                 }
               }
             }
-          }
-        });
+          });
 
-        // Offset and mask gradients: each (group, tap, position) sums over its channels.
-        at::parallel_for(0, s.offset_groups * K, 1, [&](int64_t begin, int64_t end) {
-          for (int64_t gk = begin; gk < end; ++gk) {
-            const int64_t group = gk / K;
-            const int64_t k = gk % K;
-            scalar_t* grad_off_y = grad_offset_n + offset_y_channel(group, k, K) * P + p0;
-            scalar_t* grad_off_x = grad_off_y + P;
-            scalar_t* grad_m = grad_mask_n + gk * P + p0;
-            for (int64_t j = 0; j < block; ++j) {
-              const BilinearTap<acc_t> tap = taps[gk * block + j];
-              acc_t sum_y = 0, sum_x = 0, sum_m = 0;
-              for (int64_t c = group * channels_per_group; c < (group + 1) * channels_per_group;
-                   ++c) {
-                const scalar_t* plane = input_n + c * s.in_plane();
-                const acc_t g = static_cast<acc_t>(gc[(c * K + k) * block + j]);
-                acc_t d_y, d_x;
-                const acc_t value = tap_sample_and_grad(tap, plane, &d_y, &d_x);
-                sum_y += g * d_y;
-                sum_x += g * d_x;
-                sum_m += g * value;
+          // Offset and mask gradients: each thread owns a range of positions.
+          const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
+          at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
+            for (int64_t j = begin; j < end; ++j) {
+              for (int64_t og = 0; og < s.offset_groups; ++og) {
+                for (int64_t k = 0; k < K; ++k) {
+                  const int64_t t = (j * s.offset_groups + og) * K + k;
+                  const BilinearTap<acc_t> tap = taps[t];
+                  acc_t sum_y = 0, sum_x = 0, sum_m = 0;
+                  for (const ChannelRun& run : runs_by_og[og]) {
+                    const scalar_t* r[4];
+                    neighbour_rows(tap, input_hwc, C, run.c_begin, zeros.data(), r);
+                    const scalar_t* grad =
+                        gcol + layout.column_index(block, j, k, run.weight_group, run.c_begin);
+                    accumulate_coordinate_grads(tap, r, grad, run.c_end - run.c_begin, &sum_y,
+                                                &sum_x, &sum_m);
+                  }
+                  scalar_t* grad_off = grad_offset_n + (p0 + j) * 2 * s.offset_groups * K +
+                                       offset_y_channel(og, k, K);
+                  grad_off[0] = static_cast<scalar_t>(masks[t] * sum_y);
+                  grad_off[1] = static_cast<scalar_t>(masks[t] * sum_x);
+                  grad_mask_n[(p0 + j) * s.offset_groups * K + og * K + k] =
+                      static_cast<scalar_t>(sum_m);
+                }
               }
-              const acc_t m = masks[gk * block + j];
-              grad_off_y[j] = static_cast<scalar_t>(m * sum_y);
-              grad_off_x[j] = static_cast<scalar_t>(m * sum_x);
-              grad_m[j] = static_cast<scalar_t>(sum_m);
             }
-          }
-        });
+          });
+        }
       }
-    }
-  });
-  return {grad_input, grad_weight.view_as(weight_arg), grad_offset, grad_mask, grad_bias};
+    });
+  }
+  // Back to the caller's layouts: (N, C, H, W) and (C_out, C_in / G, kh, kw).
+  at::Tensor grad_input = grad_input_hwc.permute({0, 3, 1, 2}).contiguous();
+  at::Tensor grad_offset = grad_offset_rows.permute({0, 3, 1, 2}).contiguous();
+  at::Tensor grad_mask = grad_mask_rows.permute({0, 3, 1, 2}).contiguous();
+  at::Tensor grad_weight =
+      grad_weight_rows.view({G, out_per_group, K, C / G})
+          .permute({0, 1, 3, 2})
+          .reshape({s.out_channels, C / G, s.kernel_h, s.kernel_w});
+  return {grad_input, grad_weight, grad_offset, grad_mask, grad_bias};
 }
 
 }  // namespace
