@@ -139,16 +139,16 @@ void accumulate_coordinate_grads(const BilinearTap<acc_t>& tap, const scalar_t* 
 }
 
 // Fills the columns of positions [p0, p0 + block): mask * bilinear sample, per channel.
-template <typename scalar_t>
+// taps_of(j, fn) calls fn(offset_group, k, tap, mask) for every tap of block position j: the
+// forward pass computes them on the fly, the backward pass reads them from its table.
+template <typename scalar_t, typename TapsOf>
 void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const scalar_t* input_hwc,
-                  const scalar_t* offset_n, const scalar_t* mask_n, const scalar_t* zeros,
-                  int64_t p0, int64_t block, scalar_t* columns) {
+                  const scalar_t* zeros, int64_t block, TapsOf&& taps_of, scalar_t* columns) {
   using acc_t = acc_type<scalar_t>;
   const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
   at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
-      for_each_tap(s, offset_n, mask_n, p0 + j,
-                   [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
+      taps_of(j, [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
         const acc_t w0 = m * tap.weight[0], w1 = m * tap.weight[1];
         const acc_t w2 = m * tap.weight[2], w3 = m * tap.weight[3];
         for (const ChannelRun& run : runs_by_og[og]) {
@@ -237,8 +237,9 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
           const int64_t block = std::min(block_max, P - p0);
           const at::Tensor columns =
               column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
-          fill_columns<scalar_t>(s, prep.layout, input_hwc, offset_n, mask_n, zeros.data(), p0,
-                                 block, columns.data_ptr<scalar_t>());
+          auto taps_of = [&](int64_t j, auto&& fn) { for_each_tap(s, offset_n, mask_n, p0 + j, fn); };
+          fill_columns<scalar_t>(s, prep.layout, input_hwc, zeros.data(), block, taps_of,
+                                 columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
             // (C_out / G, K * C / G) x (K * C / G, block): BLAS reads the columns transposed.
             out_view[n][g].narrow(1, p0, block).copy_(at::mm(prep.weight_rows[g], columns[g].t()));
@@ -308,17 +309,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
               column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
           const at::Tensor grad_columns =
               grad_column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
-          fill_columns<scalar_t>(s, layout, input_hwc, offset_n, mask_n, zeros.data(), p0, block,
-                                 columns.data_ptr<scalar_t>());
-          for (int64_t g = 0; g < G; ++g) {
-            const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
-            grad_weight_rows[g].addmm_(grad_out_g, columns[g]);
-            at::Tensor grad_columns_g = grad_columns[g];
-            at::mm_out(grad_columns_g, grad_out_g.t(), prep.weight_rows[g]);
-          }
-          const scalar_t* gcol = grad_columns.data_ptr<scalar_t>();
-
-          // Taps of this block, (position, offset group, tap), shared by the two passes below.
+          // Taps of this block, (position, offset group, tap), shared by the passes below.
           at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
             for (int64_t j = begin; j < end; ++j) {
               for_each_tap(s, offset_n, mask_n, p0 + j,
@@ -328,6 +319,21 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
               });
             }
           });
+
+          auto taps_of = [&](int64_t j, auto&& fn) {
+            for (int64_t og = 0, t = j * s.offset_groups * K; og < s.offset_groups; ++og) {
+              for (int64_t k = 0; k < K; ++k, ++t) fn(og, k, taps[t], masks[t]);
+            }
+          };
+          fill_columns<scalar_t>(s, layout, input_hwc, zeros.data(), block, taps_of,
+                                 columns.data_ptr<scalar_t>());
+          for (int64_t g = 0; g < G; ++g) {
+            const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
+            grad_weight_rows[g].addmm_(grad_out_g, columns[g]);
+            at::Tensor grad_columns_g = grad_columns[g];
+            at::mm_out(grad_columns_g, grad_out_g.t(), prep.weight_rows[g]);
+          }
+          const scalar_t* gcol = grad_columns.data_ptr<scalar_t>();
 
           // Input gradient: each thread owns a range of channels of every pixel.
           at::parallel_for(0, C, 1, [&](int64_t c_lo, int64_t c_hi) {
