@@ -71,9 +71,9 @@ class VSRLitModule(LightningModule):
         val_crop_border: pixels cut from each border before PSNR/SSIM (0, or the scale as in
             some papers).
         lpips: also measure LPIPS on validation when the backbone weights are cached.
-        seed: re-seeds torch / numpy / random from ``(seed, epoch)`` at every epoch start, so
-            a run resumed from an end-of-epoch checkpoint draws the same crops as an
-            uninterrupted one (None: leave the generators alone).
+        seed: re-seeds torch / numpy / random from ``(seed, global step, rank)`` at every
+            epoch start, so a run resumed from an end-of-epoch checkpoint draws the same
+            crops as an uninterrupted one (None: leave the generators alone).
     """
 
     def __init__(
@@ -107,20 +107,33 @@ class VSRLitModule(LightningModule):
         self._val_sums = torch.zeros(len(SCALES), len(DEGRADATIONS), 4, dtype=torch.float64)
         self.__dict__["_lpips"] = None  # not a submodule: never saved in checkpoints
         self._lpips_checked = False
+        self._resumed = False
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         """Super-resolve a batch: ``lr`` (B, T, 3, h, w) -> (B, 3, s*h, s*w)."""
         return self.model(batch["lr"], batch["scale"], batch["degradation"], batch["strength"])
 
     # --------------------------------------------------------------------------- training
-    def on_train_epoch_start(self) -> None:
-        if self.seed is not None:
-            # Runs before the epoch's DataLoader iterator is created: shuffling, worker seeds
-            # and crops then depend only on (seed, epoch, rank), not on what ran before.
-            from lightning.fabric.utilities.seed import seed_everything
+    def _reseed(self, step: int) -> None:
+        from lightning.fabric.utilities.seed import seed_everything
 
-            epoch_seed = (int(self.seed) * 1_000_003 + self.current_epoch) % (2**31 - 1)
-            seed_everything(epoch_seed + self.global_rank, workers=True, verbose=False)
+        key = (int(self.seed) * 1_000_003 + step * 101 + self.global_rank) % (2**31 - 1)
+        seed_everything(key, workers=True, verbose=False)
+
+    def on_train_epoch_start(self) -> None:
+        if self.seed is not None and not self._resumed:
+            # Before the epoch's DataLoader iterator exists: shuffling, worker seeds and
+            # crops then depend only on (seed, step, rank), not on what ran before
+            # (validation, a previous process), so a resumed run draws the same data.
+            self._reseed(self.global_step)
+        self._resumed = False
+        # Lightning sets the epoch of the index sampler only; batch samplers that draw per
+        # batch (the scale of each batch) need it too, or a resumed run restarts their
+        # sequence at epoch 0.
+        loader = self.trainer.train_dataloader
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        if callable(getattr(batch_sampler, "set_epoch", None)):
+            batch_sampler.set_epoch(self.current_epoch)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self.step_skipped = False
@@ -210,6 +223,25 @@ class VSRLitModule(LightningModule):
             self.log_dict(metrics, prog_bar=False, sync_dist=False)
 
     # ------------------------------------------------------------------------ checkpoints
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # On resume Lightning creates the DataLoader iterator before on_train_epoch_start,
+        # so seed here, as the uninterrupted run did at the start of this epoch. Exact for
+        # end-of-epoch checkpoints with num_workers=0 or non-persistent workers.
+        if self.seed is not None:
+            self._reseed(int(checkpoint.get("global_step", 0)))
+            self._resumed = True
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # What vsr-export needs to rebuild the network with no Hydra config around.
         checkpoint["vsr"] = {"model_config": dict(self.model.config)}
+        # A checkpoint written by on_train_epoch_end (ModelCheckpoint with
+        # save_on_train_epoch_end) has the epoch "processed" but not yet "completed"; on
+        # resume Lightning would then re-enter that epoch and train one batch too many.
+        # Nothing but the completion counter is left of the epoch, so record it as done.
+        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress")
+        if progress and all(
+            progress[p]["processed"] == progress[p]["completed"] + 1 for p in ("total", "current")
+        ):
+            for part in ("total", "current"):
+                progress[part]["completed"] = progress[part]["processed"]
+            checkpoint["epoch"] = progress["current"]["completed"]

@@ -1,0 +1,110 @@
+"""Resume is exact (weights, EMA, optimiser, schedule) and export round-trips the EMA weights.
+
+Three short runs of the real config (tiny model, frame folders): A trains 4 steps; B trains 2,
+then resumes from B's ``last.ckpt`` to step 4. The training clips give one batch per epoch,
+so B stops at an epoch end, where a resumed run draws the same crops as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from training_helpers import SHRINK, compose_train, make_frames_tree
+
+from vsr.inference import load_model, read_checkpoint
+from vsr.models import build_edvr
+from vsr.training import train
+from vsr.training.export import export_checkpoint, main
+
+
+def _run(root: Path, out: Path, steps: int, ckpt: Path | None = None) -> Path:
+    overrides = [
+        "experiment=tiny_multi",
+        "data=frames",
+        f"data.root={root}",
+        *SHRINK,
+        f"trainer.max_steps={steps}",
+        "trainer.limit_val_batches=2",
+        "callbacks.ema.decay=0.5",  # a short average that still differs from the weights
+        "module.scheduler.lr_lambda.periods=[4]",  # tiny_multi ties it to max_steps otherwise
+    ]
+    if ckpt is not None:
+        overrides.append(f"ckpt_path={ckpt}")
+    train(compose_train(overrides, out))
+    return out / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("resume")
+    root = make_frames_tree(base / "frames", ("a", "b", "c"))
+    full = _run(root, base / "A", 4)
+    half = _run(root, base / "B", 2)
+    resumed = _run(root, base / "B2", 4, ckpt=half)
+    return {"full": full, "half": half, "resumed": resumed}
+
+
+def _load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _assert_tensors_close(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=f"{what}: {k}")
+
+
+def test_resume_continues_exactly(runs: dict[str, Path]) -> None:
+    full, half, resumed = _load(runs["full"]), _load(runs["half"]), _load(runs["resumed"])
+    assert half["global_step"] == 2 and full["global_step"] == resumed["global_step"] == 4
+    _assert_tensors_close(full["state_dict"], resumed["state_dict"], "weights")
+    _assert_tensors_close(
+        full["callbacks"]["EMA"]["shadow"], resumed["callbacks"]["EMA"]["shadow"], "EMA"
+    )
+    opt_a, opt_b = full["optimizer_states"][0], resumed["optimizer_states"][0]
+    for i, state in opt_a["state"].items():
+        _assert_tensors_close(state, opt_b["state"][i], f"Adam state {i}")
+    assert full["lr_schedulers"][0]["last_epoch"] == resumed["lr_schedulers"][0]["last_epoch"] == 4
+    assert full["lr_schedulers"][0]["_last_lr"] == resumed["lr_schedulers"][0]["_last_lr"]
+    # Training moved the weights (a resume that silently restarted would not match anyway).
+    assert any(
+        not torch.equal(half["state_dict"][k], full["state_dict"][k]) for k in half["state_dict"]
+    )
+
+
+def test_export_then_load_gives_identical_outputs(runs: dict[str, Path], tmp_path: Path) -> None:
+    ckpt = _load(runs["full"])
+    out = tmp_path / "tiny.pt"
+    assert main([str(runs["full"]), str(out)]) == 0
+    loaded = load_model(out)
+    shadow = ckpt["callbacks"]["EMA"]["shadow"]
+    reference = build_edvr(**ckpt["vsr"]["model_config"]).eval()
+    reference.load_state_dict(shadow)
+    frames = torch.rand(1, 5, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for scale in (2, 3, 4):
+            for kind in ("bicubic", "compression"):
+                assert torch.equal(loaded(frames, scale, kind), reference(frames, scale, kind))
+    meta = read_checkpoint(out)["meta"]
+    assert meta["weights"] == "ema" and meta["global_step"] == 4
+    # The EMA is what was exported, not the raw weights (they differ after 4 steps).
+    raw = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    assert any(not torch.equal(raw[k], v) for k, v in loaded.state_dict().items())
+    raw_model = export_checkpoint(runs["full"], tmp_path / "raw.pt", use_ema=False)
+    for k, v in raw_model.state_dict().items():
+        assert torch.equal(v, raw[k])
+
+
+def test_export_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    bogus = tmp_path / "notes.ckpt"
+    bogus.write_text("not a checkpoint")
+    assert main([str(bogus), str(tmp_path / "out.pt")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vsr-export: error:") and str(bogus) in err
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    assert main([str(foreign), str(tmp_path / "out.pt")]) == 1
+    assert "not written by vsr training" in capsys.readouterr().err
+    assert not (tmp_path / "out.pt").exists()
