@@ -1,6 +1,7 @@
 # The few commands a person types. Everything lives in .venv; nothing is installed globally.
 #   make install   create .venv, install torch and the package, build the extension vsr._C
 #   make test      run the test suite (installs first if needed)
+#   make demo      upscale a generated sample clip with the shipped checkpoint
 #   make bench     run the operator benchmark
 #   make lint      ruff
 
@@ -12,7 +13,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # Rebuild the extension when any of its sources change.
 EXT_SOURCES := setup.py $(wildcard vsr/csrc/*.cpp vsr/csrc/*.h vsr/csrc/cpu/*.cpp vsr/csrc/cuda/*.cu)
 
-.PHONY: install test bench lint clean
+.PHONY: install test demo bench lint clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +28,9 @@ $(VENV)/.installed: pyproject.toml $(EXT_SOURCES)
 
 test: install
 	$(PY) -m pytest
+
+demo: install
+	$(PY) scripts/demo.py
 
 bench: install
 	$(PY) benchmarks/bench_dcn.py
