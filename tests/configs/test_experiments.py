@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
-from training_helpers import CONF_DIR, EXPERIMENTS, SHRINK, compose_train
+from training_helpers import CONF_DIR, EXPERIMENTS, SHARED_DATA, SHRINK, compose_train
 
 from vsr.training import VSRLitModule, build
 
@@ -19,12 +19,22 @@ CASES = {
     "edvr_m_vimeo_x4_bd": ("vimeo_root", {"num_feat": 64, "num_frame": 7}),
     "edvr_l_reds_x4": ("reds_root", {"num_feat": 128, "num_reconstruct_block": 40}),
     "tiny_multi": ("frames_root", {"num_feat": 32, "scales": [2, 3, 4]}),
+    "release_tiny": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
 }
 
 
 def test_every_experiment_is_covered() -> None:
     on_disk = {p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")}
     assert on_disk == set(EXPERIMENTS) == set(CASES)
+
+
+@pytest.fixture
+def shared_videos() -> Path:
+    """The real clips release_tiny names (skips without ../shared/data)."""
+    folder = SHARED_DATA / "videos"
+    if not (folder / "psd_testvideo.mp4").is_file():
+        pytest.skip(f"real test videos not found under {folder} (../shared/data beside the repo)")
+    return folder.resolve()
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -20,7 +20,13 @@ from torch.utils.data import DataLoader, Dataset
 REPO = Path(__file__).resolve().parents[2]
 CONF_DIR = REPO / "conf"
 SHARED_DATA = REPO / ".." / "shared" / "data"
-EXPERIMENTS = ("edvr_m_reds_x4", "edvr_m_vimeo_x4_bd", "edvr_l_reds_x4", "tiny_multi")
+EXPERIMENTS = (
+    "edvr_m_reds_x4",
+    "edvr_m_vimeo_x4_bd",
+    "edvr_l_reds_x4",
+    "tiny_multi",
+    "release_tiny",
+)
 
 #: Overrides that make any experiment a seconds-long CPU run on the fixtures below.
 SHRINK = [

@@ -196,9 +196,7 @@ class VSRLitModule(LightningModule):
     def on_validation_epoch_end(self) -> None:
         # Sum over ranks first, so every rank logs the same numbers (ModelCheckpoint and
         # the Optuna sweeper read them on rank 0, early stopping on all ranks).
-        sums = self.trainer.strategy.reduce(
-            self._val_sums.to(self.device), reduce_op="sum"
-        ).cpu()
+        sums = self.trainer.strategy.reduce(self._val_sums.to(self.device), reduce_op="sum").cpu()
         metrics: dict[str, float] = {}
         means: dict[str, list[float]] = {"psnr": [], "ssim": [], "lpips": []}
         have_lpips = self.__dict__["_lpips"] is not None
@@ -219,8 +217,8 @@ class VSRLitModule(LightningModule):
                 # sweep target, independent of how many windows each condition has.
                 metrics[f"val/{name}"] = sum(vs) / len(vs)
         if metrics:
-            self.log("val/psnr", metrics.pop("val/psnr"), prog_bar=True, sync_dist=False)
-            self.log_dict(metrics, prog_bar=False, sync_dist=False)
+            self.log("val/psnr", metrics.pop("val/psnr"), prog_bar=True, sync_dist=True)
+            self.log_dict(metrics, prog_bar=False, sync_dist=True)
 
     # ------------------------------------------------------------------------ checkpoints
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

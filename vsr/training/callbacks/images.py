@@ -52,7 +52,9 @@ class ValidationImages(Callback):
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(tag, img, trainer.global_step, dataformats="HWC")
                 return
-        root = Path(trainer.log_dir or trainer.default_root_dir) / "val_images"
+        # Not trainer.log_dir: it broadcasts from rank 0, and only rank 0 gets here.
+        log_dir = getattr(trainer.logger, "log_dir", None) if trainer.logger else None
+        root = Path(log_dir or trainer.default_root_dir) / "val_images"
         root.mkdir(parents=True, exist_ok=True)
         name = f"step{trainer.global_step:07d}_{tag.split('/', 1)[1]}.png"
         cv2.imwrite(str(root / name), img[..., ::-1])
