@@ -1,0 +1,184 @@
+"""Training speed: iterations/s of the Lightning training step against a plain PyTorch loop.
+
+The peer is the same network, loss and optimiser stepped by a hand-written loop (forward,
+Charbonnier, backward, Adam); the ratio shows what Lightning and the training callbacks
+(EMA, non-finite guard, offset monitor, temperature schedule) cost per iteration. Batches
+are synthetic and already in memory, so data loading is not measured
+(``benchmarks/bench_data.py`` does that).
+
+- CPU (default): the tiny model at tiny_multi's size: batch 4, 48x48 HR crops (12x12 LR at
+  x4), 5 frames, conditional dynamic trunk.
+- ``--device cuda``: EDVR-M at batch 16, 256x256 HR crops (64x64 LR), bf16 autocast
+  (Lightning ``precision="bf16-mixed"``; the peer uses ``torch.autocast``), with peak memory.
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_train.py                  # tiny model, CPU (about a minute)
+    python benchmarks/bench_train.py --device cuda    # EDVR-M, batch 16, bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from pathlib import Path
+
+import torch
+from lightning import Callback, Trainer
+from torch.optim.lr_scheduler import LambdaLR
+from torch.utils.data import DataLoader, Dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+from vsr.models import build_edvr  # noqa: E402
+from vsr.training import PixelLoss, VSRLitModule, WarmupCosineRestarts  # noqa: E402
+from vsr.training.callbacks import (  # noqa: E402
+    EMA,
+    NonFiniteGuard,
+    OffsetMonitor,
+    TemperatureSchedule,
+)
+
+#: Per device: preset, batch size, HR crop, precision.
+SETTINGS = {
+    "cpu": {"preset": "tiny", "batch": 4, "crop": 48, "precision": "32-true"},
+    "cuda": {"preset": "m", "batch": 16, "crop": 256, "precision": "bf16-mixed"},
+}
+
+
+class RepeatedBatch(Dataset):
+    """The same random sample ``n`` times (x4, bicubic): no decoding in the measurement."""
+
+    def __init__(self, n: int, frames: int, crop: int, scale: int = 4) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.n = n
+        self.lr = torch.rand(frames, 3, crop // scale, crop // scale, generator=g)
+        self.hr = torch.rand(3, crop, crop, generator=g)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict:
+        return {
+            "lr": self.lr,
+            "hr": self.hr,
+            "scale": torch.tensor(4),
+            "degradation": torch.tensor(0),
+            "strength": torch.tensor(0.0),
+            "key": str(i),
+        }
+
+
+def make_model(preset: str, device: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_edvr(preset, trunk_conv="cond_dynamic", scales=(2, 3, 4)).to(device)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_loop(args: argparse.Namespace, s: dict) -> float:
+    """Iterations/s of a hand-written training loop (the peer)."""
+    model = make_model(s["preset"], args.device).train()
+    loss_fn = PixelLoss("charbonnier")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
+    loader = DataLoader(RepeatedBatch(s["batch"], model.num_frames, s["crop"]), s["batch"])
+    batch = {
+        k: v.to(args.device) if torch.is_tensor(v) else v for k, v in next(iter(loader)).items()
+    }
+    bf16 = s["precision"] == "bf16-mixed"
+    start = 0.0
+    for i in range(args.warmup + args.steps):
+        if i == args.warmup:
+            sync(args.device)
+            start = time.perf_counter()
+        with torch.autocast(args.device, dtype=torch.bfloat16, enabled=bf16):
+            sr = model(batch["lr"], batch["scale"], batch["degradation"], batch["strength"])
+            loss = loss_fn(sr.float(), batch["hr"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    sync(args.device)
+    return args.steps / (time.perf_counter() - start)
+
+
+class StepTimer(Callback):
+    """Wall time from the start of step ``warmup`` to the end of training."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.seconds = warmup, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, idx) -> None:
+        if trainer.global_step == self.warmup:
+            sync(str(pl_module.device.type))
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        sync(str(pl_module.device.type))
+        self.seconds = time.perf_counter() - self.start
+
+
+def lightning_loop(args: argparse.Namespace, s: dict) -> float:
+    """Iterations/s of VSRLitModule in a Trainer with the training callbacks."""
+    model = make_model(s["preset"], "cpu")
+    total = args.warmup + args.steps
+    module = VSRLitModule(
+        model,
+        optimizer=functools.partial(torch.optim.Adam, lr=1e-4, betas=(0.9, 0.99)),
+        scheduler=functools.partial(LambdaLR, lr_lambda=WarmupCosineRestarts([total])),
+        loss=PixelLoss("charbonnier"),
+        lpips=False,
+        seed=None,
+    )
+    timer = StepTimer(args.warmup)
+    trainer = Trainer(
+        accelerator="gpu" if args.device == "cuda" else "cpu",
+        devices=1,
+        precision=s["precision"],
+        max_steps=total,
+        callbacks=[EMA(), NonFiniteGuard(), OffsetMonitor(), TemperatureSchedule(), timer],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    data = DataLoader(RepeatedBatch(total * s["batch"], model.num_frames, s["crop"]), s["batch"])
+    trainer.fit(module, train_dataloaders=data)
+    return args.steps / timer.seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--steps", type=int, default=20, help="measured iterations")
+    parser.add_argument("--warmup", type=int, default=3, help="iterations before timing")
+    parser.add_argument("--batch", type=int, default=None, help="override the batch size")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is visible to torch")
+    s = dict(SETTINGS[args.device])
+    if args.batch:
+        s["batch"] = args.batch
+    if args.device == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats()
+    print(
+        f"EDVR-{s['preset']} cond_dynamic, batch {s['batch']}, {s['crop']}x{s['crop']} HR crops "
+        f"(x4), {s['precision']}, {args.device}, {args.steps} timed iterations"
+    )
+    peer = plain_loop(args, s)
+    ours = lightning_loop(args, s)
+    print(f"  plain PyTorch loop     {peer:8.2f} it/s   {peer * s['batch']:8.1f} samples/s")
+    print(f"  Lightning + callbacks  {ours:8.2f} it/s   {ours * s['batch']:8.1f} samples/s")
+    print(f"  ratio (ours / plain)   {ours / peer:8.2f}")
+    if args.device == "cuda":
+        print(f"  peak GPU memory        {torch.cuda.max_memory_allocated() / 2**30:8.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
