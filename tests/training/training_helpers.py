@@ -157,3 +157,13 @@ def two_videos(tmp_path: Path) -> Path:
     for n in names:
         (folder / n).symlink_to((videos / n).resolve())
     return folder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is much faster on a busy machine (no spinning
+    OpenMP threads). Module scope, so module-scoped fixtures that train run with it too."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
