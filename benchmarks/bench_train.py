@@ -13,7 +13,7 @@ are synthetic and already in memory, so data loading is not measured
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_train.py                  # tiny model, CPU (about a minute)
+    python benchmarks/bench_train.py                  # tiny model, CPU (seconds)
     python benchmarks/bench_train.py --device cuda    # EDVR-M, batch 16, bf16
 """
 
@@ -158,7 +158,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=3, help="iterations before timing")
     parser.add_argument("--batch", type=int, default=None, help="override the batch size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU intra-op threads (default 1: with tiny tensors, extra OpenMP threads mostly "
+        "spin, and on a shared machine they slow everything down; 0 keeps torch's default)",
+    )
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA GPU is visible to torch")
     s = dict(SETTINGS[args.device])
@@ -169,7 +178,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.cuda.reset_peak_memory_stats()
     print(
         f"EDVR-{s['preset']} cond_dynamic, batch {s['batch']}, {s['crop']}x{s['crop']} HR crops "
-        f"(x4), {s['precision']}, {args.device}, {args.steps} timed iterations"
+        f"(x4), {s['precision']}, {args.device}, {torch.get_num_threads()} CPU thread(s), "
+        f"{args.steps} timed iterations"
     )
     peer = plain_loop(args, s)
     ours = lightning_loop(args, s)
