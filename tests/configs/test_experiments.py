@@ -91,6 +91,15 @@ def test_mismatched_frames_are_reported(reds_root: Path, tmp_path: Path) -> None
         build(cfg)
 
 
+def test_mismatched_scales_are_reported(reds_root: Path, tmp_path: Path) -> None:
+    cfg = compose_train(
+        ["experiment=edvr_m_reds_x4", f"data.root={reds_root}", "degradation.val_scales=[2,4]"],
+        tmp_path,
+    )
+    with pytest.raises(ValueError, match=r"set model.scales=\[2, 4\]"):
+        build(cfg)
+
+
 @pytest.mark.parametrize("trainer", ["cpu", "ddp_cpu", "gpu", "ddp"])
 @pytest.mark.parametrize("logger", ["csv", "tensorboard"])
 def test_trainer_and_logger_groups_compose(trainer: str, logger: str, tmp_path: Path) -> None:

@@ -226,3 +226,29 @@ def test_offset_monitor_logs_every_dcn_and_warns(caplog: pytest.LogCaptureFixtur
     # Offsets start at exactly zero (zero-initialised branch), then move after one step.
     assert float(trainer.logged_metrics["train/offset/max"]) > 0.0
     assert any("mean |offset|" in r.getMessage() for r in caplog.records)
+
+
+def test_validation_images_go_to_tensorboard(tmp_path) -> None:
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from vsr.training.callbacks import ValidationImages, comparison_strip
+
+    logger = TensorBoardLogger(tmp_path, name="tb", version="")
+    trainer = Trainer(
+        accelerator="cpu",
+        logger=logger,
+        callbacks=[ValidationImages(num_images=3)],
+        enable_progress_bar=False,
+    )
+    trainer.validate(make_module(), dataloaders=synthetic_loader(n=4), verbose=False)
+    logger.experiment.flush()
+    events = EventAccumulator(str(tmp_path / "tb")).Reload()
+    assert sorted(events.Tags()["images"]) == [f"val_images/{i}_x4_bicubic" for i in range(3)]
+    # The strip: nearest-upscaled LR | output | ground truth, as 8-bit RGB.
+    lr = torch.tensor([[[0.0, 1.0]], [[0.5, 0.5]], [[1.0, 0.0]]])  # (3, 1, 2)
+    sr, hr = torch.zeros(3, 2, 4), torch.ones(3, 2, 4)
+    strip = comparison_strip(lr, sr, hr)
+    assert strip.shape == (2, 12, 3) and strip.dtype == np.uint8
+    assert strip[0, :4, 0].tolist() == [0, 0, 255, 255] and strip[1, :4, 1].tolist() == [128] * 4
+    assert (strip[:, 4:8] == 0).all() and (strip[:, 8:] == 255).all()
