@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="exported .pt (default: the shipped checkpoints/vsr_tiny.pt)")
     p.add_argument("--videos", type=Path, default=VIDEOS, help="folder of the held-out videos")
     p.add_argument("--clips", default=",".join(HELD_OUT), help="comma-separated file names")
-    p.add_argument("--frames", type=int, default=24, help="frames per clip (default 24)")
-    p.add_argument("--crop", type=_size, default=(320, 240),
-                   help="centre crop of larger frames, WxH (default 320x240)")
+    p.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    p.add_argument("--crop", type=_size, default=(256, 192),
+                   help="centre crop of larger frames, WxH (default 256x192)")
     p.add_argument("--scales", default="2,3,4", help="comma-separated (default 2,3,4)")
     p.add_argument("--degradations", default=",".join(DEGRADATIONS))
     p.add_argument("--work-dir", type=Path, default=REPO / "outputs" / "bench_quality",
