@@ -1,7 +1,8 @@
 // Per-element maths of deformable convolution, shared by the CPU and CUDA kernels.
 //
-// Both kernels compile exactly these functions, so the CPU tests (against torchvision and a
-// float64 reference) exercise the sampling and gradient rules the GPU runs.
+// Both kernels compile exactly these functions (the CPU kernel calls the value-based ones inside
+// its loops over channels), so the CPU tests (against torchvision and a float64 reference)
+// exercise the sampling and gradient rules the GPU runs.
 //
 // Border rule (the same as torchvision's and mmcv's): each of the four integer neighbours of a
 // sampling point (y, x) contributes only when it lies inside the image; outside neighbours read
@@ -86,33 +87,51 @@ VSR_HOST_DEVICE BilinearTap<acc_t> make_tap(acc_t y, acc_t x, int64_t height, in
   return tap;
 }
 
-// Bilinear value of `plane` (H * W elements) at the tap's point.
-template <typename acc_t, typename scalar_t>
-VSR_HOST_DEVICE acc_t tap_sample(const BilinearTap<acc_t>& tap, const scalar_t* plane) {
-  acc_t value = acc_t(0);
-  for (int i = 0; i < 4; ++i) {
-    value += tap.weight[i] * static_cast<acc_t>(plane[tap.index[i]]);
-  }
-  return value;
+// The bilinear value at the tap's point from its four neighbours' values (pass 0 for a
+// neighbour outside the image).
+template <typename acc_t>
+VSR_HOST_DEVICE acc_t bilinear_value(const BilinearTap<acc_t>& tap, acc_t v0, acc_t v1, acc_t v2,
+                                     acc_t v3) {
+  return tap.weight[0] * v0 + tap.weight[1] * v1 + tap.weight[2] * v2 + tap.weight[3] * v3;
 }
 
-// The bilinear value and its derivatives d/dy and d/dx, reading the neighbours once. At
+// The bilinear value and its derivatives d/dy and d/dx from the four neighbours' values. At
 // integer coordinates the derivative is the one-sided one towards the higher neighbour, as in
 // torchvision, so the two operators agree to rounding.
+template <typename acc_t>
+VSR_HOST_DEVICE acc_t bilinear_value_and_grad(const BilinearTap<acc_t>& tap, acc_t v0, acc_t v1,
+                                              acc_t v2, acc_t v3, acc_t* d_y, acc_t* d_x) {
+  const acc_t ly = tap.frac_y;
+  const acc_t lx = tap.frac_x;
+  *d_y = (1 - lx) * (v2 - v0) + lx * (v3 - v1);
+  *d_x = (1 - ly) * (v1 - v0) + ly * (v3 - v2);
+  return bilinear_value(tap, v0, v1, v2, v3);
+}
+
+// The four neighbours' values in `plane` (H * W elements), 0 outside the image.
+template <typename acc_t, typename scalar_t>
+VSR_HOST_DEVICE void neighbour_values(const BilinearTap<acc_t>& tap, const scalar_t* plane,
+                                      acc_t v[4]) {
+  for (int i = 0; i < 4; ++i) {
+    v[i] = (tap.valid >> i) & 1u ? static_cast<acc_t>(plane[tap.index[i]]) : acc_t(0);
+  }
+}
+
+// Bilinear value of `plane` at the tap's point.
+template <typename acc_t, typename scalar_t>
+VSR_HOST_DEVICE acc_t tap_sample(const BilinearTap<acc_t>& tap, const scalar_t* plane) {
+  acc_t v[4];
+  neighbour_values(tap, plane, v);
+  return bilinear_value(tap, v[0], v[1], v[2], v[3]);
+}
+
+// Bilinear value of `plane` at the tap's point and its coordinate derivatives.
 template <typename acc_t, typename scalar_t>
 VSR_HOST_DEVICE acc_t tap_sample_and_grad(const BilinearTap<acc_t>& tap, const scalar_t* plane,
                                           acc_t* d_y, acc_t* d_x) {
   acc_t v[4];
-  acc_t value = acc_t(0);
-  for (int i = 0; i < 4; ++i) {
-    v[i] = (tap.valid >> i) & 1u ? static_cast<acc_t>(plane[tap.index[i]]) : acc_t(0);
-    value += tap.weight[i] * v[i];
-  }
-  const acc_t ly = tap.frac_y;
-  const acc_t lx = tap.frac_x;
-  *d_y = (1 - lx) * (v[2] - v[0]) + lx * (v[3] - v[1]);
-  *d_x = (1 - ly) * (v[1] - v[0]) + ly * (v[3] - v[2]);
-  return value;
+  neighbour_values(tap, plane, v);
+  return bilinear_value_and_grad(tap, v[0], v[1], v[2], v[3], d_y, d_x);
 }
 
 // The layout of the offset and mask tensors (torchvision's): for offset group g and kernel tap

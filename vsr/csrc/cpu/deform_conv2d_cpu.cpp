@@ -122,16 +122,16 @@ template <typename scalar_t, typename acc_t>
 void accumulate_coordinate_grads(const BilinearTap<acc_t>& tap, const scalar_t* const r[4],
                                  const scalar_t* grad, int64_t count, acc_t* sum_y, acc_t* sum_x,
                                  acc_t* sum_m) {
-  const acc_t ly = tap.frac_y, lx = tap.frac_x;
-  const acc_t w0 = tap.weight[0], w1 = tap.weight[1], w2 = tap.weight[2], w3 = tap.weight[3];
   acc_t run_y = 0, run_x = 0, run_m = 0;
 #pragma omp simd reduction(+ : run_y, run_x, run_m)
   for (int64_t c = 0; c < count; ++c) {
-    const acc_t v0 = r[0][c], v1 = r[1][c], v2 = r[2][c], v3 = r[3][c];
+    acc_t d_y, d_x;
+    const acc_t value = bilinear_value_and_grad<acc_t>(tap, r[0][c], r[1][c], r[2][c], r[3][c],
+                                                       &d_y, &d_x);
     const acc_t g = grad[c];
-    run_y += g * ((1 - lx) * (v2 - v0) + lx * (v3 - v1));
-    run_x += g * ((1 - ly) * (v1 - v0) + ly * (v3 - v2));
-    run_m += g * (w0 * v0 + w1 * v1 + w2 * v2 + w3 * v3);
+    run_y += g * d_y;
+    run_x += g * d_x;
+    run_m += g * value;
   }
   *sum_y += run_y;
   *sum_x += run_x;
@@ -149,8 +149,6 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
   at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
       taps_of(j, [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
-        const acc_t w0 = m * tap.weight[0], w1 = m * tap.weight[1];
-        const acc_t w2 = m * tap.weight[2], w3 = m * tap.weight[3];
         for (const ChannelRun& run : runs_by_og[og]) {
           const scalar_t* r[4];
           neighbour_rows(tap, input_hwc, s.in_channels, run.c_begin, zeros, r);
@@ -163,9 +161,8 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
           const int64_t count = run.c_end - run.c_begin;
 #pragma omp simd
           for (int64_t c = 0; c < count; ++c) {
-            out[c] = static_cast<scalar_t>(
-                w0 * static_cast<acc_t>(r0[c]) + w1 * static_cast<acc_t>(r1[c]) +
-                w2 * static_cast<acc_t>(r2[c]) + w3 * static_cast<acc_t>(r3[c]));
+            out[c] = static_cast<scalar_t>(m * bilinear_value<acc_t>(tap, r0[c], r1[c], r2[c],
+                                                                      r3[c]));
           }
         }
       });
