@@ -34,7 +34,7 @@ HELD_OUT = ("imageio_realshort.mp4", "psd_issue-195-aspect-ratio.mp4")
 import numpy as np  # noqa: E402
 
 from vsr.conditions import DEGRADATIONS, SCALES  # noqa: E402
-from vsr.evaluation.crops import save_png  # noqa: E402
+from vsr.video.png import save_png  # noqa: E402
 
 
 def extract_frames(video: Path, folder: Path, frames: int, crop: tuple[int, int]) -> int:

@@ -33,6 +33,7 @@ from vsr.models import (  # noqa: E402
     load_basicsr_edvr,
     sampling_points,
 )
+from vsr.video.png import save_png  # noqa: E402
 
 #: Real low-resolution frames beside the repository (a REDS clip), used when no --frames.
 DEFAULT_FRAMES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "lr_clips"
@@ -145,11 +146,7 @@ def main(argv: list[str] | None = None) -> Path:
         raise ValueError(f"--pixel {y} {x} is outside the {h}x{w} frames")
     raw = capture_offsets(model, frames, "pcd_align.dcn_pack.l1")
     image = render(frames, raw, y, x, model.pcd_align.dcn_pack["l1"], args.window, args.zoom)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.stem + ".tmp.png")  # no partial file on failure
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {tmp}")
-    tmp.replace(args.out)
+    save_png(args.out, image)  # atomic: no partial file on failure
     print(f"wrote {args.out} (pixel y={y}, x={x}, {model.num_frames} frames)")
     return args.out
 

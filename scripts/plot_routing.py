@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from vsr.models import EDVR, build_edvr, routing_table  # noqa: E402
+from vsr.video.png import save_png  # noqa: E402
 
 CELL = 18  # pixels per expert cell
 LABEL_W = 130  # width of the row labels
@@ -106,11 +107,7 @@ def main(argv: list[str] | None = None) -> Path:
         f"{weights.shape[-1]} experts (columns), per condition (rows)"
     )
     image = render(rows, layers, weights, title)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.stem + ".tmp.png")  # no partial file on failure
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {tmp}")
-    tmp.replace(args.out)
+    save_png(args.out, image)  # atomic: no partial file on failure
     print(f"wrote {args.out} ({len(rows)} conditions, {len(layers)} layers)")
     return args.out
 

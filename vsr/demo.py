@@ -275,7 +275,7 @@ def run_demo(
     bicubic_frames = imresize_clip(read_video(lr_video), float(scale))
     mid = len(truth) // 2
     compare = out / "compare.png"
-    from vsr.evaluation.crops import save_png
+    from vsr.video.png import save_png
 
     save_png(compare, compare_image([
         ("bicubic", bicubic_frames[mid]), ("model", model_frames[mid]), ("ground truth", truth[mid])

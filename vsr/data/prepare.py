@@ -10,32 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from vsr.data.clips import LR_META_FILE, list_images, read_rgb, require_dir
 from vsr.data.degradations import degrade
 from vsr.data.vimeo import SEPTUPLET_FRAMES, read_list
+from vsr.video.png import save_png
 
 #: Kinds that can be precomputed: deterministic for given parameters.
 PRECOMPUTABLE = ("bicubic", "blur")
 #: REDS official validation clips 000-029 become training-folder clips 240-269.
 REDS_VAL_OFFSET = 240
-
-
-def _write_png_atomic(path: Path, rgb: np.ndarray) -> None:
-    """Write a PNG under a temporary name, then rename: no half-written frames on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
-        raise OSError(f"could not write {tmp}")
-    os.replace(tmp, path)
 
 
 class _Progress:
@@ -150,7 +138,7 @@ def precompute_lr(
             out = lr_root / name / frame_path.name
             if overwrite or not out.exists():
                 lr, _ = degrade(read_rgb(frame_path)[None], scale, kind, **options)
-                _write_png_atomic(out, lr[0])
+                save_png(out, lr[0])
                 written += 1
             progress.step()
     meta = {"degradation": kind, "scale": scale, "params": options}

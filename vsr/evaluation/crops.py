@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import cv2
 import numpy as np
 
 #: Grey gap between the panels, in pixels.
@@ -28,12 +24,3 @@ def side_by_side(panels: list[np.ndarray], size: int) -> np.ndarray:
             parts.append(gap)
         parts.append(img[top : top + h, left : left + w])
     return np.concatenate(parts, axis=1)
-
-
-def save_png(path: Path, rgb: np.ndarray) -> None:
-    """Write an RGB uint8 image, atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)

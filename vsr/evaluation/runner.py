@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vsr.evaluation.crops import save_png, side_by_side
+from vsr.evaluation.crops import side_by_side
 from vsr.evaluation.datasets import Clip, read_frames
 from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler
 from vsr.metrics import LPIPS, psnr, ssim
+from vsr.video.png import save_png
 
 #: Frames per LPIPS forward pass (keeps GPU memory bounded on 720p clips).
 LPIPS_CHUNK = 4
