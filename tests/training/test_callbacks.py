@@ -252,3 +252,30 @@ def test_validation_images_go_to_tensorboard(tmp_path) -> None:
     assert strip.shape == (2, 12, 3) and strip.dtype == np.uint8
     assert strip[0, :4, 0].tolist() == [0, 0, 255, 255] and strip[1, :4, 1].tolist() == [128] * 4
     assert (strip[:, 4:8] == 0).all() and (strip[:, 8:] == 255).all()
+
+
+@pytest.mark.parametrize("prob", [0.0, 0.3, 1.0])
+def test_hidden_strength_share_of_training_samples(prob: float) -> None:
+    module = make_module(hide_strength_prob=prob)
+    seen: list[torch.Tensor] = []
+
+    def record(batch: dict) -> torch.Tensor:  # stands in for the network
+        seen.append(batch["strength"])
+        return torch.zeros_like(batch["hr"])
+
+    module.forward = record
+    n = 20_000
+    strength = torch.full((n,), 0.7)
+    batch = {"strength": strength, "hr": torch.zeros(n, 1), "scale": torch.full((n,), 4)}
+    torch.manual_seed(0)
+    module.training_step(batch, 0)
+    (sent,) = seen
+    hidden = sent == 0
+    assert torch.all(sent[~hidden] == 0.7)  # the rest go through untouched
+    assert abs(hidden.float().mean().item() - prob) < 0.02
+    assert torch.all(strength == 0.7)  # the caller's batch is not modified
+
+
+def test_hidden_strength_probability_is_checked() -> None:
+    with pytest.raises(ValueError, match="hide_strength_prob must be in"):
+        make_module(hide_strength_prob=1.5)

@@ -13,10 +13,11 @@ import pytest
 import torch
 from training_helpers import SHRINK, compose_train, make_frames_tree
 
-from vsr.inference import load_model, read_checkpoint
+from vsr.inference import CheckpointError, load_model, read_checkpoint
 from vsr.models import build_edvr
 from vsr.training import train
 from vsr.training.export import export_checkpoint, main
+from vsr.training.run import build
 
 
 def _run(root: Path, out: Path, steps: int, ckpt: Path | None = None) -> Path:
@@ -108,3 +109,25 @@ def test_export_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main([str(foreign), str(tmp_path / "out.pt")]) == 1
     assert "not written by vsr training" in capsys.readouterr().err
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_init_weights_starts_a_new_run_from_exported_weights(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    exported = tmp_path / "start.pt"
+    assert main([str(runs["full"]), str(exported)]) == 0
+    base = ["experiment=tiny_multi", "data=frames", f"data.root={tmp_path}", *SHRINK]
+    module, _, trainer = build(compose_train([*base, f"init_weights={exported}"], tmp_path / "r"))
+    wanted = read_checkpoint(exported)["state_dict"]
+    got = module.model.state_dict()
+    assert got.keys() == wanted.keys()
+    for k, v in wanted.items():
+        assert torch.equal(got[k], v), k
+    # Only the weights: the new run starts at step 0 with its own fresh optimiser.
+    assert trainer.global_step == 0
+    assert module.model.training
+
+    # A file of another architecture is refused, naming the setting that differs.
+    wider = compose_train([*base, "+model.num_feat=16", f"init_weights={exported}"], tmp_path / "w")
+    with pytest.raises(CheckpointError, match=r"num_feat: run 16 vs file 32"):
+        build(wider)

@@ -71,6 +71,10 @@ class VSRLitModule(LightningModule):
         val_crop_border: pixels cut from each border before PSNR/SSIM (0, or the scale as in
             some papers).
         lpips: also measure LPIPS on validation when the backbone weights are cached.
+        hide_strength_prob: probability that a training sample's degradation strength is
+            withheld from the network (sent as 0, "unknown"). Users rarely know the noise
+            sigma or CRF of their video; without this the network only ever sees the true
+            strength and reads an unknown one as the weakest.
         seed: re-seeds torch / numpy / random from ``(seed, global step, rank)`` at every
             epoch start, so a run resumed from an end-of-epoch checkpoint draws the same
             crops as an uninterrupted one (None: leave the generators alone).
@@ -86,6 +90,7 @@ class VSRLitModule(LightningModule):
         tsa_iters: int = 0,
         val_crop_border: int = 0,
         lpips: bool = True,
+        hide_strength_prob: float = 0.0,
         seed: int | None = 0,
     ) -> None:
         super().__init__()
@@ -99,6 +104,9 @@ class VSRLitModule(LightningModule):
         self.tsa_iters = int(tsa_iters)
         self.val_crop_border = int(val_crop_border)
         self.use_lpips = lpips
+        if not 0.0 <= hide_strength_prob <= 1.0:
+            raise ValueError(f"hide_strength_prob must be in [0, 1], got {hide_strength_prob}")
+        self.hide_strength_prob = float(hide_strength_prob)
         self.seed = seed
         #: Set by the non-finite guard when it drops the current step (EMA skips it too).
         self.step_skipped = False
@@ -137,6 +145,10 @@ class VSRLitModule(LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self.step_skipped = False
+        if self.hide_strength_prob > 0:
+            strength = batch["strength"]
+            hidden = torch.rand(strength.shape, device=strength.device) < self.hide_strength_prob
+            batch = {**batch, "strength": strength.masked_fill(hidden, 0.0)}
         sr = self(batch)
         loss = self.loss(sr, batch["hr"])
         self.last_loss = loss.detach()

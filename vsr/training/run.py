@@ -54,11 +54,47 @@ def check_compatible(model: torch.nn.Module, datamodule: LightningDataModule) ->
             )
 
 
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Start ``model`` from the weights of an exported ``.pt`` (fine-tuning).
+
+    Unlike ``ckpt_path`` (resume: step, optimiser and schedule too), only the weights are
+    taken; the run's own config decides everything else. The weights must fit the run's
+    architecture exactly; when they do not, the error names the model settings that differ.
+    """
+    from vsr.inference import CheckpointError, read_checkpoint
+
+    payload = read_checkpoint(path)
+    ours, theirs = dict(getattr(model, "config", {})), payload["model_config"]
+    differ = ", ".join(
+        f"{k}: run {_plain(ours.get(k))!r} vs file {_plain(theirs.get(k))!r}"
+        for k in sorted(ours.keys() | theirs.keys())
+        if _plain(ours.get(k)) != _plain(theirs.get(k))
+    )
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(
+            f"init_weights={path} does not fit the run's model ({differ or first[:200]}): "
+            "set the model.* overrides to the file's values"
+        ) from None
+    if differ:
+        # Settings without weights of their own (e.g. max_offset) may change on purpose.
+        log.warning("init_weights=%s was exported with other model settings: %s", path, differ)
+    log.info("weights initialised from %s", path)
+
+
 def build(cfg: DictConfig) -> tuple[Any, LightningDataModule, Trainer]:
     """Instantiate the LightningModule, the DataModule and the Trainer from ``cfg``."""
     datamodule: LightningDataModule = instantiate(cfg.data, _convert_="none")
     model = instantiate(cfg.model)
     check_compatible(model, datamodule)
+    if cfg.get("init_weights"):
+        load_initial_weights(model, cfg.init_weights)
     module = instantiate(cfg.module, model=model)
     callbacks = _instantiate_group(cfg.get("callbacks"), Callback)
     loggers = _instantiate_group(cfg.get("logger"), Logger)
