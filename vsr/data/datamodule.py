@@ -27,6 +27,8 @@ class VSRDataModule(LightningDataModule):
         degradation: kinds, probabilities, strength ranges and scales.
         num_frames: frames per window (odd; match the model's ``num_frames``).
         patch_size: HR training crop size (rounded down to a multiple of each scale).
+        min_texture, crop_tries: redraw flat training crops (see
+            :class:`vsr.data.datasets.TrainDataset`); 0 keeps every crop.
         batch_size: training batch size.
         val_batch_size: validation batch size (1 allows clips of different sizes).
         num_workers: training loader workers.
@@ -49,6 +51,8 @@ class VSRDataModule(LightningDataModule):
         degradation: DegradationSampler,
         num_frames: int = 5,
         patch_size: int = 256,
+        min_texture: float = 0.0,
+        crop_tries: int = 8,
         batch_size: int = 8,
         val_batch_size: int = 1,
         num_workers: int = 4,
@@ -71,6 +75,7 @@ class VSRDataModule(LightningDataModule):
         self.degradation = degradation
         self.num_frames = num_frames
         self.patch_size = patch_size
+        self.crop_options = {"min_texture": min_texture, "crop_tries": crop_tries}
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size
         self.num_workers = num_workers
@@ -99,6 +104,7 @@ class VSRDataModule(LightningDataModule):
                 patch_size=self.patch_size,
                 use_precomputed=self.use_precomputed,
                 **self.augment,
+                **self.crop_options,
             )
         if (
             stage in (None, "fit", "validate")
