@@ -131,3 +131,24 @@ def test_init_weights_starts_a_new_run_from_exported_weights(
     wider = compose_train([*base, "+model.num_feat=16", f"init_weights={exported}"], tmp_path / "w")
     with pytest.raises(CheckpointError, match=r"num_feat: run 16 vs file 32"):
         build(wider)
+
+
+def test_last_checkpoint_holds_the_final_step(tmp_path: Path) -> None:
+    # Saving every 2 steps, a 3-step run would otherwise leave step 2 in last.ckpt.
+    root = make_frames_tree(tmp_path / "frames", ("a", "b", "c"))
+    overrides = [
+        "experiment=tiny_multi",
+        "data=frames",
+        f"data.root={root}",
+        *SHRINK,
+        "trainer.max_steps=3",
+        "trainer.limit_val_batches=0",
+        "callbacks.model_checkpoint.monitor=null",
+        "callbacks.model_checkpoint.save_top_k=0",
+        "+callbacks.model_checkpoint.every_n_train_steps=2",
+        "callbacks.model_checkpoint.every_n_epochs=0",
+        "callbacks.model_checkpoint.save_on_train_epoch_end=false",
+    ]
+    train(compose_train(overrides, tmp_path / "run"))
+    last = _load(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 3
