@@ -7,6 +7,12 @@
 // one block of output positions at a time, so it stays a few MB whatever the batch or image
 // size; GEMMs run on ATen's BLAS with all cores.
 //
+// Offsets, masks and their gradients stay in the caller's (N, channels, H_out, W_out) layout:
+// a thread walks consecutive positions, so its strided reads and writes keep reusing the
+// same few cache lines, and no transposed copies are made. Scratch buffers (columns, the
+// backward's tap table) are reused across calls instead of being freshly mapped and zeroed
+// by the OS each time.
+//
 // The backward pass scatters into the input gradient with each thread owning a range of
 // channels, and computes the offset and mask gradients with each thread owning a range of
 // positions: no atomics, and the same result whatever the thread count.
@@ -16,6 +22,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "../deform_conv2d.h"
@@ -71,28 +78,44 @@ struct BlockLayout {
 };
 
 // Calls fn(offset_group, k, tap, mask) for every tap of output position p of one sample.
-// Offsets and masks are position-major ((H_out, W_out, channels), see prepare()), so the 2 x 72
-// offsets of an EDVR position are one contiguous read rather than 144 strided planes.
+// offset_n and mask_n point at the sample's (channels, H_out, W_out) planes.
 template <typename scalar_t, typename Fn>
-void for_each_tap(const DeformConvShape& s, const scalar_t* offset_rows, const scalar_t* mask_rows,
+void for_each_tap(const DeformConvShape& s, const scalar_t* offset_n, const scalar_t* mask_n,
                   int64_t p, Fn&& fn) {
   using acc_t = acc_type<scalar_t>;
   const int64_t K = s.taps();
-  const scalar_t* offset_p = offset_rows + p * 2 * s.offset_groups * K;
-  const scalar_t* mask_p = mask_rows != nullptr ? mask_rows + p * s.offset_groups * K : nullptr;
+  const int64_t P = s.out_positions();
   const int64_t y0 = grid_coordinate(p / s.out_w, s.stride_h, s.pad_h, 0, s.dilation_h);
   const int64_t x0 = grid_coordinate(p % s.out_w, s.stride_w, s.pad_w, 0, s.dilation_w);
   for (int64_t og = 0; og < s.offset_groups; ++og) {
     for (int64_t ky = 0, k = 0; ky < s.kernel_h; ++ky) {
       for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++k) {
-        const scalar_t* off = offset_p + offset_y_channel(og, k, K);
+        const scalar_t* off = offset_n + offset_y_channel(og, k, K) * P + p;
         const acc_t y = static_cast<acc_t>(y0 + ky * s.dilation_h) + static_cast<acc_t>(off[0]);
-        const acc_t x = static_cast<acc_t>(x0 + kx * s.dilation_w) + static_cast<acc_t>(off[1]);
-        const acc_t m = mask_p != nullptr ? static_cast<acc_t>(mask_p[og * K + k]) : acc_t(1);
+        const acc_t x = static_cast<acc_t>(x0 + kx * s.dilation_w) + static_cast<acc_t>(off[P]);
+        const acc_t m =
+            mask_n != nullptr ? static_cast<acc_t>(mask_n[(og * K + k) * P + p]) : acc_t(1);
         fn(og, k, make_tap<acc_t>(y, x, s.in_h, s.in_w), m);
       }
     }
   }
+}
+
+// Scratch memory reused by every call on this thread. Large fresh allocations are mapped
+// and zero-filled by the OS on each call (a sizeable share of a small layer's time); these
+// buffers keep their pages. They only grow; contents are undefined on entry.
+enum ScratchSlot { kColumns, kGradColumns, kTapTable, kTapMasks, kNumScratchSlots };
+
+char* scratch_bytes(ScratchSlot slot, size_t bytes) {
+  thread_local std::vector<char> buffers[kNumScratchSlots];
+  std::vector<char>& buffer = buffers[slot];
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
+template <typename T>
+T* scratch(ScratchSlot slot, int64_t count) {
+  return reinterpret_cast<T*>(scratch_bytes(slot, static_cast<size_t>(count) * sizeof(T)));
 }
 
 // Pointers to the four neighbours' channel vectors (from channel c on) in a channels-last
@@ -105,26 +128,58 @@ void neighbour_rows(const BilinearTap<acc_t>& tap, const scalar_t* plane_hwc, in
   }
 }
 
-// dst[c] += w * src[c] for `count` channels. (A function of its own: OpenMP pragmas cannot
-// stand inside the AT_DISPATCH macro's argument.)
-template <typename scalar_t, typename acc_t>
+// Calls fn(std::integral_constant<int64_t, N>{}) with N = count for the channel counts a run
+// usually has (channels per offset group: 8 in EDVR-M, 16 in EDVR-L), else with N = 0, meaning
+// "count at run time". With a compile-time count the short channel loops below unroll into
+// straight vector code instead of a loop with a remainder (a run is often one or two vectors).
+template <typename Fn>
+void with_fixed_count(int64_t count, Fn&& fn) {
+  switch (count) {
+    case 4: fn(std::integral_constant<int64_t, 4>{}); break;
+    case 8: fn(std::integral_constant<int64_t, 8>{}); break;
+    case 16: fn(std::integral_constant<int64_t, 16>{}); break;
+    case 32: fn(std::integral_constant<int64_t, 32>{}); break;
+    default: fn(std::integral_constant<int64_t, 0>{}); break;
+  }
+}
+
+// out[c] = m * (bilinear value at the tap) for `count` channels (kFixed when non-zero).
+template <int64_t kFixed, typename scalar_t, typename acc_t>
+void sample_row(scalar_t* __restrict__ out, const scalar_t* const r[4],
+                const BilinearTap<acc_t>& tap, acc_t m, int64_t count) {
+  const int64_t n = kFixed > 0 ? kFixed : count;
+  const scalar_t* __restrict__ r0 = r[0];
+  const scalar_t* __restrict__ r1 = r[1];
+  const scalar_t* __restrict__ r2 = r[2];
+  const scalar_t* __restrict__ r3 = r[3];
+#pragma omp simd
+  for (int64_t c = 0; c < n; ++c) {
+    out[c] = static_cast<scalar_t>(m * bilinear_value<acc_t>(tap, r0[c], r1[c], r2[c], r3[c]));
+  }
+}
+
+// dst[c] += w * src[c] for `count` channels (kFixed when non-zero).
+template <int64_t kFixed, typename scalar_t, typename acc_t>
 void scaled_add(scalar_t* __restrict__ dst, const scalar_t* __restrict__ src, acc_t w,
                 int64_t count) {
+  const int64_t n = kFixed > 0 ? kFixed : count;
 #pragma omp simd
-  for (int64_t c = 0; c < count; ++c) {
+  for (int64_t c = 0; c < n; ++c) {
     dst[c] += static_cast<scalar_t>(w * static_cast<acc_t>(src[c]));
   }
 }
 
-// Adds, over `count` channels, the column gradient times d(value)/dy, d(value)/dx and value
-// at the tap: the offset and mask gradients before the mask factor.
-template <typename scalar_t, typename acc_t>
+// Adds, over `count` channels (kFixed when non-zero), the column gradient times
+// d(value)/dy, d(value)/dx and value at the tap: the offset and mask gradients before the
+// mask factor.
+template <int64_t kFixed, typename scalar_t, typename acc_t>
 void accumulate_coordinate_grads(const BilinearTap<acc_t>& tap, const scalar_t* const r[4],
                                  const scalar_t* grad, int64_t count, acc_t* sum_y, acc_t* sum_x,
                                  acc_t* sum_m) {
+  const int64_t n = kFixed > 0 ? kFixed : count;
   acc_t run_y = 0, run_x = 0, run_m = 0;
 #pragma omp simd reduction(+ : run_y, run_x, run_m)
-  for (int64_t c = 0; c < count; ++c) {
+  for (int64_t c = 0; c < n; ++c) {
     acc_t d_y, d_x;
     const acc_t value = bilinear_value_and_grad<acc_t>(tap, r[0][c], r[1][c], r[2][c], r[3][c],
                                                        &d_y, &d_x);
@@ -152,18 +207,11 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
         for (const ChannelRun& run : runs_by_og[og]) {
           const scalar_t* r[4];
           neighbour_rows(tap, input_hwc, s.in_channels, run.c_begin, zeros, r);
-          const scalar_t* __restrict__ r0 = r[0];
-          const scalar_t* __restrict__ r1 = r[1];
-          const scalar_t* __restrict__ r2 = r[2];
-          const scalar_t* __restrict__ r3 = r[3];
-          scalar_t* __restrict__ out =
-              columns + layout.column_index(block, j, k, run.weight_group, run.c_begin);
+          scalar_t* out = columns + layout.column_index(block, j, k, run.weight_group, run.c_begin);
           const int64_t count = run.c_end - run.c_begin;
-#pragma omp simd
-          for (int64_t c = 0; c < count; ++c) {
-            out[c] = static_cast<scalar_t>(m * bilinear_value<acc_t>(tap, r0[c], r1[c], r2[c],
-                                                                      r3[c]));
-          }
+          with_fixed_count(count, [&](auto fixed) {
+            sample_row<decltype(fixed)::value>(out, r, tap, m, count);
+          });
         }
       });
     }
@@ -173,7 +221,7 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
 struct Prepared {
   DeformConvShape shape;
   BlockLayout layout;
-  // Channels-last input, position-major offset and mask, and weight_rows (G, C_out / G, K * C / G).
+  // Channels-last input, contiguous offset and mask, and weight_rows (G, C_out / G, K * C / G).
   at::Tensor input, offset, mask, weight_rows;
 };
 
@@ -193,9 +241,8 @@ Prepared prepare(const at::Tensor& input, const at::Tensor& weight, const at::Te
                             s.channels_per_offset_group()};
   // (N, H, W, C): one sample's neighbours are contiguous channel vectors.
   prep.input = input.permute({0, 2, 3, 1}).contiguous();
-  // (N, H_out, W_out, channels): one position's offsets and masks are contiguous.
-  prep.offset = offset.permute({0, 2, 3, 1}).contiguous();
-  prep.mask = s.use_mask ? mask->permute({0, 2, 3, 1}).contiguous() : at::Tensor();
+  prep.offset = offset.contiguous();
+  prep.mask = s.use_mask ? mask->contiguous() : at::Tensor();
   // weight[o, c, ky, kx] -> rows[g][o][k * C/G + c], matching the column order (tap, channel).
   prep.weight_rows = weight.reshape({G, s.out_channels / G, s.in_channels / G, s.taps()})
                          .permute({0, 1, 3, 2})
@@ -218,12 +265,15 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
   const int64_t out_per_group = s.out_channels / G;
   const int64_t row_length = s.taps() * (s.in_channels / G);
 
-  at::Tensor output = at::zeros({s.batch, s.out_channels, s.out_h, s.out_w}, input_arg.options());
+  // Every element is written below (one GEMM per block and group).
+  at::Tensor output = at::empty({s.batch, s.out_channels, s.out_h, s.out_w}, input_arg.options());
   if (s.batch > 0 && P > 0) {
     const int64_t block_max = std::min(P, kPositionsPerBlock);
     AT_DISPATCH_FLOATING_TYPES(input_arg.scalar_type(), "deform_conv2d_forward_cpu", [&] {
       const std::vector<scalar_t> zeros(s.in_channels, scalar_t(0));
-      at::Tensor column_buffer = at::empty({G * block_max * row_length}, input_arg.options());
+      const int64_t column_count = G * block_max * row_length;
+      at::Tensor column_buffer = at::from_blob(scratch<scalar_t>(kColumns, column_count),
+                                               {column_count}, input_arg.options());
       at::Tensor out_view = output.view({s.batch, G, out_per_group, P});
       for (int64_t n = 0; n < s.batch; ++n) {
         const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * s.in_channels * s.in_plane();
@@ -238,8 +288,10 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
           fill_columns<scalar_t>(s, prep.layout, input_hwc, zeros.data(), block, taps_of,
                                  columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
-            // (C_out / G, K * C / G) x (K * C / G, block): BLAS reads the columns transposed.
-            out_view[n][g].narrow(1, p0, block).copy_(at::mm(prep.weight_rows[g], columns[g].t()));
+            // (C_out / G, K * C / G) x (K * C / G, block): BLAS reads the columns transposed
+            // and writes straight into the output rows (leading dimension P), no copy.
+            at::Tensor out_rows = out_view[n][g].narrow(1, p0, block);
+            at::mm_out(out_rows, prep.weight_rows[g], columns[g].t());
           }
         }
       }
@@ -273,10 +325,11 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
 
   // The input gradient is accumulated channels-last, like the input it mirrors.
   at::Tensor grad_input_hwc = at::zeros_like(prep.input);
-  // Offset and mask gradients are written position-major, like the offsets they mirror.
-  at::Tensor grad_offset_rows = at::zeros_like(prep.offset);
-  at::Tensor grad_mask_rows = at::zeros({s.batch, s.out_h, s.out_w, s.offset_groups * K},
-                                        input_arg.options());
+  // Offset and mask gradients: every element is written once, by the thread owning its
+  // position (with no mask, the mask gradient is still computed, then ignored by autograd).
+  at::Tensor grad_offset = at::empty_like(prep.offset);
+  at::Tensor grad_mask = at::empty({s.batch, s.offset_groups * K, s.out_h, s.out_w},
+                                   input_arg.options());
   at::Tensor grad_weight_rows = at::zeros_like(prep.weight_rows);
   at::Tensor grad_bias = grad_output.sum({0, 2, 3});
 
@@ -285,10 +338,14 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
     AT_DISPATCH_FLOATING_TYPES(input_arg.scalar_type(), "deform_conv2d_backward_cpu", [&] {
       using acc_t = acc_type<scalar_t>;
       const std::vector<scalar_t> zeros(C, scalar_t(0));
-      std::vector<BilinearTap<acc_t>> taps(block_max * s.offset_groups * K);
-      std::vector<acc_t> masks(block_max * s.offset_groups * K);
-      at::Tensor column_buffer = at::empty({G * block_max * row_length}, input_arg.options());
-      at::Tensor grad_column_buffer = at::empty_like(column_buffer);
+      BilinearTap<acc_t>* taps =
+          scratch<BilinearTap<acc_t>>(kTapTable, block_max * s.offset_groups * K);
+      acc_t* masks = scratch<acc_t>(kTapMasks, block_max * s.offset_groups * K);
+      const int64_t column_count = G * block_max * row_length;
+      at::Tensor column_buffer = at::from_blob(scratch<scalar_t>(kColumns, column_count),
+                                               {column_count}, input_arg.options());
+      at::Tensor grad_column_buffer = at::from_blob(
+          scratch<scalar_t>(kGradColumns, column_count), {column_count}, input_arg.options());
       const at::Tensor grad_out_view = grad_output.view({s.batch, G, out_per_group, P});
 
       for (int64_t n = 0; n < s.batch; ++n) {
@@ -297,8 +354,8 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
         const scalar_t* mask_n =
             s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * P * s.offset_groups * s.taps() : nullptr;
         scalar_t* grad_input_n = grad_input_hwc.data_ptr<scalar_t>() + n * C * s.in_plane();
-        scalar_t* grad_offset_n = grad_offset_rows.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * K;
-        scalar_t* grad_mask_n = grad_mask_rows.data_ptr<scalar_t>() + n * P * s.offset_groups * K;
+        scalar_t* grad_offset_n = grad_offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * K;
+        scalar_t* grad_mask_n = grad_mask.data_ptr<scalar_t>() + n * P * s.offset_groups * K;
 
         for (int64_t p0 = 0; p0 < P; p0 += block_max) {
           const int64_t block = std::min(block_max, P - p0);
@@ -337,6 +394,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
             const std::vector<ChannelRun> runs = layout.runs(c_lo, c_hi);
             for (int64_t j = 0; j < block; ++j) {
               for (const ChannelRun& run : runs) {
+                const int64_t count = run.c_end - run.c_begin;
                 for (int64_t k = 0; k < K; ++k) {
                   const int64_t t = (j * s.offset_groups + run.offset_group) * K + k;
                   const BilinearTap<acc_t> tap = taps[t];
@@ -345,8 +403,10 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
                   for (int i = 0; i < 4; ++i) {
                     if (!((tap.valid >> i) & 1u) || tap.weight[i] == acc_t(0)) continue;
                     const acc_t w = masks[t] * tap.weight[i];
-                    scaled_add(grad_input_n + tap.index[i] * C + run.c_begin, grad, w,
-                               run.c_end - run.c_begin);
+                    with_fixed_count(count, [&](auto fixed) {
+                      scaled_add<decltype(fixed)::value>(
+                          grad_input_n + tap.index[i] * C + run.c_begin, grad, w, count);
+                    });
                   }
                 }
               }
@@ -367,15 +427,16 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
                     neighbour_rows(tap, input_hwc, C, run.c_begin, zeros.data(), r);
                     const scalar_t* grad =
                         gcol + layout.column_index(block, j, k, run.weight_group, run.c_begin);
-                    accumulate_coordinate_grads(tap, r, grad, run.c_end - run.c_begin, &sum_y,
-                                                &sum_x, &sum_m);
+                    const int64_t count = run.c_end - run.c_begin;
+                    with_fixed_count(count, [&](auto fixed) {
+                      accumulate_coordinate_grads<decltype(fixed)::value>(
+                          tap, r, grad, count, &sum_y, &sum_x, &sum_m);
+                    });
                   }
-                  scalar_t* grad_off = grad_offset_n + (p0 + j) * 2 * s.offset_groups * K +
-                                       offset_y_channel(og, k, K);
+                  scalar_t* grad_off = grad_offset_n + offset_y_channel(og, k, K) * P + p0 + j;
                   grad_off[0] = static_cast<scalar_t>(masks[t] * sum_y);
-                  grad_off[1] = static_cast<scalar_t>(masks[t] * sum_x);
-                  grad_mask_n[(p0 + j) * s.offset_groups * K + og * K + k] =
-                      static_cast<scalar_t>(sum_m);
+                  grad_off[P] = static_cast<scalar_t>(masks[t] * sum_x);
+                  grad_mask_n[(og * K + k) * P + p0 + j] = static_cast<scalar_t>(sum_m);
                 }
               }
             }
@@ -386,8 +447,6 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   }
   // Back to the caller's layouts: (N, C, H, W) and (C_out, C_in / G, kh, kw).
   at::Tensor grad_input = grad_input_hwc.permute({0, 3, 1, 2}).contiguous();
-  at::Tensor grad_offset = grad_offset_rows.permute({0, 3, 1, 2}).contiguous();
-  at::Tensor grad_mask = grad_mask_rows.permute({0, 3, 1, 2}).contiguous();
   at::Tensor grad_weight =
       grad_weight_rows.view({G, out_per_group, K, C / G})
           .permute({0, 1, 3, 2})
