@@ -116,13 +116,19 @@ def test_matches_torchvision_float32(config):
     assert_matches_torchvision(case, tol=1e-5)
 
 
-def test_large_blocks_and_many_positions_float32():
-    # More output positions than one CPU block (2048), so block boundaries are exercised.
+@pytest.mark.parametrize(
+    "channels, offset_groups",
+    # Channels per offset group 2 (run-time loop), then 4, 8 (EDVR-M), 16 and 32: the CPU
+    # kernel's unrolled channel loops.
+    [(16, 8), (16, 4), (64, 8), (32, 2), (64, 2)],
+)
+def test_large_blocks_and_many_positions_float32(channels: int, offset_groups: int):
+    # More output positions than one CPU block (1024), so block boundaries are exercised.
     gen = torch.Generator().manual_seed(3)
-    x = torch.randn(2, 16, 50, 60, generator=gen)
-    weight = torch.randn(8, 16, 3, 3, generator=gen) * 0.1
-    offset = torch.randn(2, 2 * 8 * 9, 50, 60, generator=gen) * 3
-    mask = torch.rand(2, 8 * 9, 50, 60, generator=gen)
+    x = torch.randn(2, channels, 50, 60, generator=gen)
+    weight = torch.randn(8, channels, 3, 3, generator=gen) * 0.1
+    offset = torch.randn(2, 2 * offset_groups * 9, 50, 60, generator=gen) * 3
+    mask = torch.rand(2, offset_groups * 9, 50, 60, generator=gen)
     case = dict(
         input=x,
         offset=offset,
