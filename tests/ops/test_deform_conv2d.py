@@ -123,7 +123,7 @@ def test_matches_torchvision_float32(config):
     [(16, 8), (16, 4), (64, 8), (32, 2), (64, 2)],
 )
 def test_large_blocks_and_many_positions_float32(channels: int, offset_groups: int):
-    # More output positions than one CPU block (1024), so block boundaries are exercised.
+    # More output positions than one CPU block (256), so block boundaries are exercised.
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(2, channels, 50, 60, generator=gen)
     weight = torch.randn(8, channels, 3, 3, generator=gen) * 0.1

@@ -32,8 +32,9 @@ namespace vsr {
 namespace {
 
 // Output positions per block: enough for an efficient GEMM, few enough that the columns of a
-// block (positions x 9 taps x channels) stay near the cache on EDVR shapes.
-constexpr int64_t kPositionsPerBlock = 1024;
+// block stay in a core's L2 cache between being filled and being multiplied (EDVR: 256
+// positions x 9 taps x 64 channels x 4 bytes = 590 KB; 1024 positions measured ~10% slower).
+constexpr int64_t kPositionsPerBlock = 256;
 
 template <typename scalar_t>
 using acc_type = at::opmath_type<scalar_t>;
