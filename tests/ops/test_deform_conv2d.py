@@ -337,3 +337,34 @@ def test_backward_is_deterministic_on_cpu():
     second = run_with_grads(deform_conv2d, case)[1]
     for name in first:
         assert torch.equal(first[name], second[name]), name
+
+
+@pytest.mark.parametrize("offset_groups", [1, 2, 8])
+def test_backward_is_identical_for_any_thread_count(offset_groups: int):
+    # The CPU backward splits the input gradient by channel ranges and the offset and mask
+    # gradients by position ranges, so each element's terms are added in the same order
+    # whatever the thread count: those gradients are bitwise equal. Output and weight
+    # gradient come from BLAS, whose summation order may depend on its thread count.
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 16, 30, 34, generator=gen)
+    weight = torch.randn(8, 16, 3, 3, generator=gen)
+    offset = torch.randn(2, 2 * offset_groups * 9, 30, 34, generator=gen) * 2
+    mask = torch.rand(2, offset_groups * 9, 30, 34, generator=gen)
+    grad_out = torch.randn(2, 8, 30, 34, generator=gen)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            tensors = [t.clone().requires_grad_() for t in (x, offset, weight, mask)]
+            out = deform_conv2d(tensors[0], tensors[1], tensors[2], padding=1, mask=tensors[3])
+            out.backward(grad_out)
+            results.append([out.detach()] + [t.grad for t in tensors])
+    finally:
+        torch.set_num_threads(threads)
+    for out, grad_x, grad_offset, grad_weight, grad_mask in results[1:]:
+        assert torch.equal(grad_x, results[0][1])
+        assert torch.equal(grad_offset, results[0][2])
+        assert torch.equal(grad_mask, results[0][4])
+        torch.testing.assert_close(out, results[0][0], rtol=1e-6, atol=1e-5)
+        torch.testing.assert_close(grad_weight, results[0][3], rtol=1e-6, atol=1e-4)
