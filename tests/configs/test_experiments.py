@@ -21,6 +21,7 @@ CASES = {
     "edvr_l_reds_x4": ("reds_root", {"num_feat": 128, "num_reconstruct_block": 40}),
     "tiny_multi": ("frames_root", {"num_feat": 32, "scales": [2, 3, 4]}),
     "release_tiny": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
+    "release_tiny_finetune": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
 }
 
 

@@ -26,6 +26,7 @@ EXPERIMENTS = (
     "edvr_l_reds_x4",
     "tiny_multi",
     "release_tiny",
+    "release_tiny_finetune",
 )
 
 #: Overrides that make any experiment a seconds-long CPU run on the fixtures below.
