@@ -24,22 +24,33 @@ EDVR_SHAPES = [(1, 64, 64, 64), (4, 64, 64, 64), (1, 64, 180, 320)]
 OFFSET_GROUPS = 8
 
 
-def timed(fn: Callable[[], object], device: str, min_seconds: float, warmup: int) -> float:
-    """Median milliseconds of ``fn`` over repeats filling at least ``min_seconds``."""
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    start_all = time.perf_counter()
-    while time.perf_counter() - start_all < min_seconds or len(times) < 3:
+def timed_together(
+    fns: dict[str, Callable[[], object]], device: str, min_seconds: float
+) -> dict[str, float]:
+    """Median milliseconds of each function, timed in alternation, one call each per round.
+
+    Why alternate: this machine is a shared VM whose speed drifts by 2x within a minute.
+    Timing each operator in its own block let the drift land on one of them and swing the
+    ratios; in alternation every operator sees the same machine state, round by round.
+    """
+
+    def one_call(fn: Callable[[], object]) -> float:
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         fn()
         if device == "cuda":
             torch.cuda.synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return times[len(times) // 2]
+        return (time.perf_counter() - start) * 1000
+
+    for fn in fns.values():  # warm-up: first-call allocations, lazy initialisation
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    start_all = time.perf_counter()
+    while time.perf_counter() - start_all < min_seconds or len(times[next(iter(fns))]) < 3:
+        for name, fn in fns.items():
+            times[name].append(one_call(fn))
+    return {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
 
 
 def make_inputs(shape, device: str, dtype: torch.dtype):
@@ -75,11 +86,14 @@ def bench_shape(shape, device: str, dtype: torch.dtype, min_seconds: float) -> d
 
         return run
 
-    results = {}
-    for name, fn in (("vsr", ours), ("torchvision", theirs), ("conv2d", conv)):
-        with torch.no_grad():
-            results[f"{name}_fwd"] = timed(fn, device, min_seconds, warmup=1)
-        results[f"{name}_fwdbwd"] = timed(with_backward(fn), device, min_seconds, warmup=1)
+    forwards = {"vsr": ours, "torchvision": theirs, "conv2d": conv}
+    with torch.no_grad():
+        fwd = timed_together(forwards, device, min_seconds)
+    fwdbwd = timed_together(
+        {name: with_backward(fn) for name, fn in forwards.items()}, device, min_seconds
+    )
+    results = {f"{name}_fwd": ms for name, ms in fwd.items()}
+    results.update({f"{name}_fwdbwd": ms for name, ms in fwdbwd.items()})
     return results
 
 
