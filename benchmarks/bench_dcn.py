@@ -29,7 +29,7 @@ def timed_together(
 ) -> dict[str, float]:
     """Median milliseconds of each function, timed in alternation, one call each per round.
 
-    Why alternate: this machine is a shared VM whose speed drifts by 2x within a minute.
+    Why alternate: this machine is a shared VM whose speed drifts by 2x or more within a minute.
     Timing each operator in its own block let the drift land on one of them and swing the
     ratios; in alternation every operator sees the same machine state, round by round.
     """
