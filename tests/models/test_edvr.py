@@ -111,6 +111,25 @@ def test_mixed_degradations_in_one_batch_match_single_runs(trunk_conv: str) -> N
         assert (swapped - first).abs().max() > 1e-4  # the condition changes the output
 
 
+def test_per_frame_features_reused_across_windows_give_each_window_its_output() -> None:
+    """What vsr-upscale relies on: a frame's features do not depend on its window."""
+    model = _tiny().eval()
+    _perturb_offsets(model)
+    clip = torch.rand(4, 3, 10, 14, generator=torch.Generator().manual_seed(3))
+    windows = torch.stack([clip[0:3], clip[1:4]])  # two windows sharing frames 1 and 2
+    with torch.no_grad():
+        per_frame = [model.extract_features(frame[None]) for frame in clip]  # one at a time
+        order = (0, 1, 2, 1, 2, 3)
+        features = [torch.cat([per_frame[i][level] for i in order]) for level in range(6)]
+        reused = model.restore(features, clip[1:3], 3, "noise")
+        whole = model(windows, 3, "noise")
+    torch.testing.assert_close(reused, whole, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="6 tensors of extract_features for 2 windows of 3"):
+        model.restore(features[:3], clip[1:3], 3)
+    with pytest.raises(ValueError, match="for 1 windows of 3 frames"):
+        model.restore(features, clip[1:2], 3)
+
+
 def test_eval_mode_is_deterministic() -> None:
     model = _tiny().eval()
     frames = _frames(b=2, h=13, w=11)

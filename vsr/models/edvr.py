@@ -195,11 +195,34 @@ class EDVR(nn.Module):
             )
 
     # ---------------------------------------------------------------------------- forward
-    def _pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
-        l1 = self.feature_extraction(self.lrelu(self.conv_first(x)))
+    def extract_features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """The per-frame part of the network: what one frame contributes to any window.
+
+        The feature pyramid and the neighbour half of the alignment's first offset
+        convolutions depend on one frame only, so a video pipeline can compute them once
+        per frame and reuse them in every window that frame is in (``T`` windows) instead of
+        recomputing them per window; :meth:`restore` does the rest. ``forward`` is exactly
+        ``restore(extract_features(frames), ...)`` on the windows' frames.
+
+        Args:
+            frames: ``(N, 3, H, W)`` in [0, 1], any H and W (replicate-padded here to a
+                multiple of 4 for the pyramid).
+
+        Returns:
+            Six tensors of batch N: the pyramid levels (full, 1/2, 1/4 size, ``num_feat``
+            channels) and their :meth:`PCDAlignment.project_neighbours`.
+        """
+        if frames.dim() != 4 or frames.shape[1] != 3:
+            raise ValueError(f"frames must have shape (N, 3, H, W), got {tuple(frames.shape)}")
+        h, w = frames.shape[-2:]
+        ph, pw = (-h) % _MULTIPLE, (-w) % _MULTIPLE
+        if ph or pw:
+            frames = F.pad(frames, (0, pw, 0, ph), mode="replicate")
+        l1 = self.feature_extraction(self.lrelu(self.conv_first(frames)))
         l2 = self.lrelu(self.conv_l2_2(self.lrelu(self.conv_l2_1(l1))))
         l3 = self.lrelu(self.conv_l3_2(self.lrelu(self.conv_l3_1(l2))))
-        return [l1, l2, l3]
+        levels = [l1, l2, l3]
+        return levels + self.pcd_align.project_neighbours(levels)
 
     def forward(
         self,
@@ -224,37 +247,58 @@ class EDVR(nn.Module):
             ValueError: for an unknown scale or degradation, or frames of the wrong shape.
         """
         self._check_frames(frames)
-        s = self._check_scale(scale)
+        self._check_scale(scale)  # before the expensive part
         b, t, c, h, w = frames.shape
-        deg = degradation_ids(degradation, b, device=frames.device)
+        features = self.extract_features(frames.reshape(b * t, c, h, w))
+        centre = frames[:, self.center_frame_idx]
+        return self.restore(features, centre, scale, degradation, strength)
+
+    def restore(
+        self,
+        features: Sequence[torch.Tensor],
+        centre: torch.Tensor,
+        scale: int | torch.Tensor = 4,
+        degradation: str | int | Sequence | torch.Tensor = "bicubic",
+        strength: float | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The per-window part: align, fuse, reconstruct and upscale.
+
+        Args:
+            features: :meth:`extract_features` of the B windows' frames, ``B*T`` in all,
+                window by window (frame ``j`` of window ``i`` at ``i*T + j``).
+            centre: the windows' centre frames ``(B, 3, H, W)`` (upsampled and added).
+            scale, degradation, strength: as :meth:`forward`.
+
+        Returns:
+            ``(B, 3, scale*H, scale*W)``.
+        """
+        s = self._check_scale(scale)
+        b, _, h, w = centre.shape
+        t = self.num_frame
+        if len(features) != 6 or features[0].shape[0] != b * t:
+            shapes = [tuple(f.shape) for f in features]
+            raise ValueError(
+                f"features must be the 6 tensors of extract_features for {b} windows of "
+                f"{t} frames ({b * t} frames), got shapes {shapes}"
+            )
+        deg = degradation_ids(degradation, b, device=centre.device)
         cond = None
         if self.condition is not None:
             cond = self.condition(s, deg, strength, batch_size=b)
 
-        # Replicate-pad to a multiple of 4 for the pyramid; the output is cropped back.
-        ph, pw = (-h) % _MULTIPLE, (-w) % _MULTIPLE
-        x = frames.reshape(b * t, c, h, w)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        hp, wp = h + ph, w + pw
-
-        levels = self._pyramid(x)
-        # All (sample, frame) pairs go through the alignment as one batch of B*T.
+        levels, projections = list(features[:3]), list(features[3:])
+        hp, wp = levels[0].shape[-2:]  # padded to a multiple of 4; cropped back at the end
         ci = self.center_frame_idx
-        refs = []
-        for f in levels:
-            f5 = f.reshape(b, t, *f.shape[1:])
-            refs.append(f5[:, ci : ci + 1].expand_as(f5).reshape(f.shape))
-        aligned = self.pcd_align(levels, refs).reshape(b, t, -1, hp, wp)
+        refs = [f.reshape(b, t, *f.shape[1:])[:, ci] for f in levels]
+        # All (window, frame) pairs go through the alignment as one batch of B*T.
+        aligned = self.pcd_align(levels, projections, refs).reshape(b, t, -1, hp, wp)
         self.check_offsets()
 
         feat = self.fusion(aligned if self.with_tsa else aligned.reshape(b, -1, hp, wp))
         for block in self.reconstruction:
             feat = block(feat, cond)
         out = self.heads[f"x{s}"](feat)[..., : s * h, : s * w]
-        base = F.interpolate(
-            frames[:, ci], scale_factor=s, mode=self.base_upsample, align_corners=False
-        )
+        base = F.interpolate(centre, scale_factor=s, mode=self.base_upsample, align_corners=False)
         return out + base
 
     # -------------------------------------------------------------------- introspection

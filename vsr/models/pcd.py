@@ -28,8 +28,8 @@ class PCDAlignment(nn.Module):
         max_offset: optional bound on |offset| passed to every :class:`vsr.ops.DCNv2Pack`.
 
     Shapes:
-        forward(nbr ``[(N, C, H, W), (N, C, H/2, W/2), (N, C, H/4, W/4)]``, ref same)
-        -> ``(N, C, H, W)``. N may hold every (sample, frame) pair at once.
+        forward(nbr ``[(B*T, C, H, W), (B*T, C, H/2, W/2), (B*T, C, H/4, W/4)]``, their
+        :meth:`project_neighbours`, ref ``[(B, C, H, W), ...]``) -> ``(B*T, C, H, W)``.
     """
 
     def __init__(self, num_feat: int = 64, deformable_groups: int = 8, max_offset=None) -> None:
@@ -69,13 +69,45 @@ class PCDAlignment(nn.Module):
         )
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
-    def forward(self, nbr: list[torch.Tensor], ref: list[torch.Tensor]) -> torch.Tensor:
+    def project_neighbours(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each level's ``offset_conv1`` applied to the neighbour half of its input.
+
+        ``offset_conv1`` convolves ``cat([neighbour, reference])``; by linearity that is a
+        convolution of the neighbour alone (this, with the bias) plus one of the reference
+        alone (added in :meth:`forward`). This part depends on one frame only, so a video
+        pipeline computes it once per frame instead of once for every window the frame is in.
+
+        Shapes:
+            ``[(N, C, H, W), (N, C, H/2, W/2), (N, C, H/4, W/4)]`` -> the same shapes.
+        """
+        return [
+            _conv_part(self.offset_conv1[f"l{i}"], levels[i - 1], 0, with_bias=True)
+            for i in (1, 2, 3)
+        ]
+
+    def forward(
+        self, nbr: list[torch.Tensor], nbr_proj: list[torch.Tensor], ref: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Align every neighbour to its sample's reference.
+
+        Args:
+            nbr: the three pyramid levels of every (sample, frame) pair, ``(B*T, C, h, w)``,
+                sample-major.
+            nbr_proj: :meth:`project_neighbours` of ``nbr``.
+            ref: the three levels of each sample's reference frame, ``(B, C, h, w)``. The
+                reference halves of the convolutions over ``cat([..., ref])`` run once per
+                sample and are broadcast over its T frames.
+
+        Returns:
+            ``(B*T, C, H, W)`` aligned features.
+        """
         up_offset: torch.Tensor | None = None
         up_feat: torch.Tensor | None = None
         feat = nbr[0]
         for i in (3, 2, 1):
             level = f"l{i}"
-            offset = self.lrelu(self.offset_conv1[level](torch.cat([nbr[i - 1], ref[i - 1]], 1)))
+            ref_proj = _conv_part(self.offset_conv1[level], ref[i - 1], 1, with_bias=False)
+            offset = self.lrelu(_add_per_sample(nbr_proj[i - 1], ref_proj))
             if up_offset is None:
                 offset = self.lrelu(self.offset_conv2[level](offset))
             else:
@@ -92,6 +124,25 @@ class PCDAlignment(nn.Module):
                 # the upsampled values are doubled to stay in the finer level's units.
                 up_offset = _upsample2x(offset) * 2
                 up_feat = _upsample2x(feat)
-        offset = torch.cat([feat, ref[0]], 1)
-        offset = self.lrelu(self.cas_offset_conv2(self.lrelu(self.cas_offset_conv1(offset))))
+        # cas_offset_conv1 convolves cat([feat, ref]): split the same way as offset_conv1.
+        offset = _add_per_sample(
+            _conv_part(self.cas_offset_conv1, feat, 0, with_bias=True),
+            _conv_part(self.cas_offset_conv1, ref[0], 1, with_bias=False),
+        )
+        offset = self.lrelu(self.cas_offset_conv2(self.lrelu(offset)))
         return self.lrelu(self.cas_dcnpack(feat, offset))
+
+
+def _conv_part(conv: nn.Conv2d, x: torch.Tensor, part: int, with_bias: bool) -> torch.Tensor:
+    """``conv`` restricted to input channels ``[part*C, (part+1)*C)``, C = ``x``'s channels."""
+    c = x.shape[1]
+    weight = conv.weight[:, part * c : (part + 1) * c]
+    bias = conv.bias if with_bias else None
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation)
+
+
+def _add_per_sample(per_pair: torch.Tensor, per_sample: torch.Tensor) -> torch.Tensor:
+    """``(B*T, ...) + (B, ...)``, each sample's term broadcast over its T frames."""
+    b = per_sample.shape[0]
+    out = per_pair.reshape(b, -1, *per_pair.shape[1:]) + per_sample[:, None]
+    return out.reshape(per_pair.shape)
