@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 from inference_testdata import tiny_model
 
-from vsr.inference import InferenceError, tiled_forward, upscale_frames
+from vsr.inference import InferenceError, ModelProcessor, tiled_forward, upscale_frames
 from vsr.inference.upscale import DEFAULT_TILE_OVERLAP
+from vsr.video import process_frames
+from vsr.video.reader import Frame
 
 
 def _clip(t=4, h=24, w=32, seed=0) -> np.ndarray:
@@ -17,6 +19,10 @@ def _clip(t=4, h=24, w=32, seed=0) -> np.ndarray:
     low = rng.integers(0, 256, (t, 3, h // 4, w // 4)).astype(np.float32)
     smooth = F.interpolate(torch.from_numpy(low), size=(h, w), mode="bilinear")
     return smooth.permute(0, 2, 3, 1).round().clamp(0, 255).numpy().astype(np.uint8)
+
+
+def _frames(clip):
+    return (Frame(image, i, i) for i, image in enumerate(clip))
 
 
 def _reference(model, clip, scale):
@@ -42,6 +48,36 @@ def test_upscale_frames_matches_direct_calls():
     assert np.abs(got.astype(int) - want).max() <= 1  # float summation order only
     batched = upscale_frames(model, clip, scale=2, batch=3)
     assert np.abs(batched.astype(int) - want).max() <= 1
+
+
+def test_each_frame_goes_through_the_per_frame_network_once(monkeypatch):
+    """Feature reuse: a clip of T frames costs T frames of extract_features, not 5 per window."""
+    model = tiny_model(residual_gain=30)
+    frames_seen = []
+    original = model.extract_features
+    monkeypatch.setattr(
+        model, "extract_features", lambda x: frames_seen.append(len(x)) or original(x)
+    )
+    clip = _clip(t=7, seed=2)
+    for batch in (1, 3):
+        frames_seen.clear()
+        got = upscale_frames(model, clip, scale=2, batch=batch)
+        assert sum(frames_seen) == len(clip)
+    assert np.abs(got.astype(int) - _reference(model, clip, 2)).max() <= 1
+
+
+def test_reused_features_never_leak_into_another_clip():
+    """One processor on two clips (ids restart at 0): the second equals a fresh run."""
+    model = tiny_model(residual_gain=30)
+    processor = ModelProcessor(model, scale=2)
+    first, second = _clip(t=5, seed=3), _clip(t=5, seed=4)
+    for _ in process_frames(_frames(first), processor):
+        pass
+    after_first = np.stack([image for _, image in process_frames(_frames(second), processor)])
+    assert np.array_equal(after_first, upscale_frames(model, second, scale=2))
+    per_window = ModelProcessor(model, scale=2, reuse_features=False)
+    alone = np.stack([image for _, image in process_frames(_frames(second), per_window)])
+    assert np.abs(after_first.astype(int) - alone).max() <= 1
 
 
 def test_tiled_equals_untiled_no_seams():

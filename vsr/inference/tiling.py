@@ -21,6 +21,11 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
+def needs_tiling(tile: int | None, height: int, width: int) -> bool:
+    """Whether ``tile`` splits a ``height`` x ``width`` frame into more than one tile."""
+    return tile is not None and (tile < height or tile < width)
+
+
 def tiled_forward(
     fn: Callable[[torch.Tensor], torch.Tensor],
     frames: torch.Tensor,
@@ -43,7 +48,7 @@ def tiled_forward(
         ``(B, C, scale*H, scale*W)``.
     """
     b, _, c, h, w = frames.shape
-    if tile is None or (tile >= h and tile >= w):
+    if not needs_tiling(tile, h, w):
         return fn(frames)
     if tile < 1 or overlap < 0:
         raise ValueError(f"tile must be >= 1 and overlap >= 0, got tile={tile}, overlap={overlap}")

@@ -17,7 +17,7 @@ from vsr.inference.runtime import (
     resolve_device,
     resolve_precision,
 )
-from vsr.inference.tiling import tiled_forward
+from vsr.inference.tiling import needs_tiling, tiled_forward
 from vsr.video import BicubicProcessor, TranscodeResult, VideoError, process_frames, transcode
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
@@ -26,6 +26,14 @@ from vsr.video.stream import sliding_windows
 class ModelProcessor:
     """Run an EDVR on batches of temporal windows (a :class:`vsr.video.FrameProcessor`).
 
+    Consecutive windows share all but one frame, so the per-frame part of the network
+    (:meth:`vsr.models.EDVR.extract_features`) is computed once per frame and kept for the
+    next call (keyed by the frame's pixels, so it can never be mixed up with another
+    frame's), and only the per-window part runs per window. Tiled inference runs the whole
+    network per tile and window. On the CPU the model's weights are switched to the
+    channels-last memory format (the same values): oneDNN then runs every convolution in
+    its native layout instead of converting each input and output.
+
     Args:
         model: EDVR in eval mode, on ``device``.
         scale: upscaling factor (one of ``model.scales``).
@@ -33,12 +41,15 @@ class ModelProcessor:
         strength: optional degradation strength in [0, 1].
         tile, tile_overlap: tiled inference (see :func:`vsr.inference.tiling.tiled_forward`).
         precision: ``fp32``, ``fp16`` or ``bf16`` (autocast on CUDA).
+        reuse_features: keep per-frame features between windows (off: every window runs
+            the whole network, as a per-clip evaluation does).
     """
 
     def __init__(
         self, model: torch.nn.Module, scale: int = 4, degradation: str = "bicubic",
         strength: float | None = None, tile: int | None = None,
         tile_overlap: int = DEFAULT_TILE_OVERLAP, precision: str = "fp32",
+        reuse_features: bool = True,
     ):
         if scale not in model.scales:
             raise InferenceError(
@@ -61,21 +72,56 @@ class ModelProcessor:
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.precision = precision
+        self.reuse_features = reuse_features
         self.device = next(model.parameters()).device
+        if self.device.type == "cpu":
+            _to_channels_last(model)
+        # Features of the frames of the last call, by frame bytes: the next windows'
+        # frames are among them, except the new ones.
+        self._features: dict[bytes, list[torch.Tensor]] = {}
+
+    def _strength(self, batch: int) -> torch.Tensor | None:
+        if self.strength is None:
+            return None
+        return torch.full((batch,), self.strength, device=self.device)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        strength = None
-        if self.strength is not None:
-            strength = torch.full((x.shape[0],), self.strength, device=x.device)
         with autocast(self.precision, self.device):
-            return self.model(x, self.scale, self.degradation, strength).float()
+            return self.model(x, self.scale, self.degradation, self._strength(x.shape[0])).float()
+
+    def _forward_reusing(self, windows: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+        """The network on ``x`` (N, T, 3, H, W), per-frame features computed once per frame."""
+        n, t = x.shape[:2]
+        keys = [[windows[i, j].tobytes() for j in range(t)] for i in range(n)]
+        new = {}  # key -> (window, frame) of its first occurrence, in order
+        for i, row in enumerate(keys):
+            for j, key in enumerate(row):
+                if key not in self._features and key not in new:
+                    new[key] = (i, j)
+        with autocast(self.precision, self.device):
+            if new:
+                fresh = self.model.extract_features(torch.stack([x[i, j] for i, j in new.values()]))
+                for k, key in enumerate(new):
+                    self._features[key] = [f[k : k + 1] for f in fresh]
+            order = [key for row in keys for key in row]
+            features = [
+                torch.cat([self._features[key][level] for key in order]) for level in range(6)
+            ]
+            out = self.model.restore(
+                features, x[:, t // 2], self.scale, self.degradation, self._strength(n)
+            )
+        self._features = {key: self._features[key] for key in order}
+        return out.float()
 
     @torch.inference_mode()
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         """(N, T, H, W, 3) uint8 RGB -> (N, scale*H, scale*W, 3) uint8 RGB."""
         x = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device, non_blocking=True)
         x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (N, T, 3, H, W) in [0, 1]
-        y = tiled_forward(self._forward, x, self.scale, self.tile, self.tile_overlap)
+        if self.reuse_features and not needs_tiling(self.tile, *x.shape[-2:]):
+            y = self._forward_reusing(windows, x)
+        else:
+            y = tiled_forward(self._forward, x, self.scale, self.tile, self.tile_overlap)
         y = y.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
         return y.permute(0, 2, 3, 1).cpu().numpy()
 
@@ -84,6 +130,13 @@ class ModelProcessor:
             f"ModelProcessor(scale={self.scale}, degradation={self.degradation!r}, "
             f"tile={self.tile}, precision={self.precision!r}, device={self.device})"
         )
+
+
+def _to_channels_last(model: torch.nn.Module) -> None:
+    """Store every 4-D weight channels-last, in place (kernel banks, 5-D, stay as they are)."""
+    for param in model.parameters():
+        if param.dim() == 4:
+            param.data = param.data.contiguous(memory_format=torch.channels_last)
 
 
 def upscale_frames(
