@@ -147,7 +147,9 @@ class DCNv2Pack(DeformConv2d):
     def forward(self, x: Tensor, feat: Tensor) -> Tensor:  # type: ignore[override]
         # The first two thirds are offsets, the last third mask logits: the same split as
         # BasicSR's chunk-into-three-then-concatenate, so its weights mean the same here.
-        offset, mask_logits = self.conv_offset(feat).split(
+        # The kernels read offsets and mask channel-major (NCHW): convert once here when the
+        # convolution ran channels-last, not once per split view, each with strided reads.
+        offset, mask_logits = self.conv_offset(feat).contiguous().split(
             [2 * self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]] * 1
             + [self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]],
             dim=1,
@@ -155,7 +157,9 @@ class DCNv2Pack(DeformConv2d):
         if self.max_offset is not None:
             offset = self.max_offset * torch.tanh(offset / self.max_offset)
         mask = torch.sigmoid(mask_logits)
-        self.last_offset_mean = float(offset.detach().abs().mean()) if offset.numel() else 0.0
+        # One pass, no |offset| temporary: this runs on every forward, inference included.
+        l1 = torch.linalg.vector_norm(offset.detach(), ord=1)
+        self.last_offset_mean = float(l1) / offset.numel() if offset.numel() else 0.0
         return deform_conv2d(
             x, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask
         )
