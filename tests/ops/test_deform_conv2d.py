@@ -158,6 +158,28 @@ def test_non_contiguous_inputs():
         torch.testing.assert_close(grad, contiguous[1][name], rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_offset_and_mask_as_slices_of_one_tensor(layout):
+    """DCNv2Pack's case: both are channel slices of one convolution's output (read in place)."""
+    case = make_case(3, 1, 2, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
+    offset_channels = case["offset"].shape[1]
+    raw = torch.cat([case["offset"], case["mask"]], 1)
+    if layout == "channels_last":
+        raw = raw.contiguous(memory_format=torch.channels_last)
+    raw.requires_grad_()
+    offset, mask = raw.split([offset_channels, raw.shape[1] - offset_channels], 1)
+    assert not offset.is_contiguous() and not mask.is_contiguous()
+    args = {**case, "offset": offset, "mask": mask}
+    out = deform_conv2d(*(args[k] for k in ("input", "offset", "weight", "bias", "stride",
+                                            "padding", "dilation", "mask")))
+    out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape))
+    ref, ref_grads = run_with_grads(torchvision.ops.deform_conv2d, case)
+    torch.testing.assert_close(out.detach(), ref, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        raw.grad, torch.cat([ref_grads["offset"], ref_grads["mask"]], 1), rtol=1e-10, atol=1e-10
+    )
+
+
 @pytest.mark.parametrize(
     "where",
     ["exactly_minus_one", "exactly_height_and_width", "far_away", "just_inside", "integers"],

@@ -147,9 +147,8 @@ class DCNv2Pack(DeformConv2d):
     def forward(self, x: Tensor, feat: Tensor) -> Tensor:  # type: ignore[override]
         # The first two thirds are offsets, the last third mask logits: the same split as
         # BasicSR's chunk-into-three-then-concatenate, so its weights mean the same here.
-        # The kernels read offsets and mask channel-major (NCHW): convert once here when the
-        # convolution ran channels-last, not once per split view, each with strided reads.
-        offset, mask_logits = self.conv_offset(feat).contiguous().split(
+        # Both halves are views: the CPU kernel reads them in place, NCHW or channels-last.
+        offset, mask_logits = self.conv_offset(feat).split(
             [2 * self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]] * 1
             + [self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]],
             dim=1,

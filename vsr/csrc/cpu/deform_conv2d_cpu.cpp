@@ -7,9 +7,10 @@
 // one block of output positions at a time, so it stays a few MB whatever the batch or image
 // size; GEMMs run on ATen's BLAS with all cores.
 //
-// Offsets, masks and their gradients stay in the caller's (N, channels, H_out, W_out) layout:
-// a thread walks consecutive positions, so its strided reads and writes keep reusing the
-// same few cache lines, and no transposed copies are made. Scratch buffers (columns, the
+// Offsets and masks are read in the caller's layout, NCHW or channels-last or a channel slice
+// of either (the offset and mask halves of one convolution's output), without copies; their
+// gradients are written (N, channels, H_out, W_out). A thread walks consecutive positions,
+// so its strided reads and writes keep reusing the same few cache lines. Scratch buffers (columns, the
 // backward's tap table) are reused across calls instead of being freshly mapped and zeroed
 // by the OS each time.
 //
@@ -78,24 +79,33 @@ struct BlockLayout {
   }
 };
 
+// Where element (n, channel, position) of an offset or mask tensor lies: its (H_out, W_out)
+// dimensions merge into one position index, whatever the channel and batch strides.
+struct PlaneStrides {
+  int64_t batch, channel, position;
+};
+
 // Calls fn(offset_group, k, tap, mask) for every tap of output position p of one sample.
-// offset_n and mask_n point at the sample's (channels, H_out, W_out) planes.
+// offset_n and mask_n point at the sample's first element (strides `off` and `msk`).
 template <typename scalar_t, typename Fn>
-void for_each_tap(const DeformConvShape& s, const scalar_t* offset_n, const scalar_t* mask_n,
-                  int64_t p, Fn&& fn) {
+void for_each_tap(const DeformConvShape& s, const scalar_t* offset_n, const PlaneStrides& off_s,
+                  const scalar_t* mask_n, const PlaneStrides& msk_s, int64_t p, Fn&& fn) {
   using acc_t = acc_type<scalar_t>;
   const int64_t K = s.taps();
-  const int64_t P = s.out_positions();
   const int64_t y0 = grid_coordinate(p / s.out_w, s.stride_h, s.pad_h, 0, s.dilation_h);
   const int64_t x0 = grid_coordinate(p % s.out_w, s.stride_w, s.pad_w, 0, s.dilation_w);
   for (int64_t og = 0; og < s.offset_groups; ++og) {
     for (int64_t ky = 0, k = 0; ky < s.kernel_h; ++ky) {
       for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++k) {
-        const scalar_t* off = offset_n + offset_y_channel(og, k, K) * P + p;
+        const scalar_t* off =
+            offset_n + offset_y_channel(og, k, K) * off_s.channel + p * off_s.position;
         const acc_t y = static_cast<acc_t>(y0 + ky * s.dilation_h) + static_cast<acc_t>(off[0]);
-        const acc_t x = static_cast<acc_t>(x0 + kx * s.dilation_w) + static_cast<acc_t>(off[P]);
-        const acc_t m =
-            mask_n != nullptr ? static_cast<acc_t>(mask_n[(og * K + k) * P + p]) : acc_t(1);
+        const acc_t x =
+            static_cast<acc_t>(x0 + kx * s.dilation_w) + static_cast<acc_t>(off[off_s.channel]);
+        const acc_t m = mask_n != nullptr
+                            ? static_cast<acc_t>(mask_n[(og * K + k) * msk_s.channel +
+                                                        p * msk_s.position])
+                            : acc_t(1);
         fn(og, k, make_tap<acc_t>(y, x, s.in_h, s.in_w), m);
       }
     }
@@ -222,9 +232,21 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
 struct Prepared {
   DeformConvShape shape;
   BlockLayout layout;
-  // Channels-last input, contiguous offset and mask, and weight_rows (G, C_out / G, K * C / G).
+  // Channels-last input, offset and mask (read through their strides) and weight_rows
+  // (G, C_out / G, K * C / G).
   at::Tensor input, offset, mask, weight_rows;
+  PlaneStrides offset_strides{0, 0, 0}, mask_strides{0, 0, 0};
 };
+
+// `t` itself when its (H, W) dimensions merge into one position index (NCHW, channels-last
+// and channel slices of either do), else a contiguous copy; `strides` says how to read it.
+at::Tensor positions_mergeable(const at::Tensor& t, PlaneStrides* strides) {
+  const int64_t h = t.size(2), w = t.size(3);
+  const bool mergeable = h == 1 || w == 1 || t.stride(2) == w * t.stride(3);
+  const at::Tensor view = mergeable ? t : t.contiguous();
+  *strides = {view.stride(0), view.stride(1), w == 1 ? view.stride(2) : view.stride(3)};
+  return view;
+}
 
 Prepared prepare(const at::Tensor& input, const at::Tensor& weight, const at::Tensor& offset,
                  const std::optional<at::Tensor>& mask, const std::optional<at::Tensor>& bias,
@@ -242,8 +264,8 @@ Prepared prepare(const at::Tensor& input, const at::Tensor& weight, const at::Te
                             s.channels_per_offset_group()};
   // (N, H, W, C): one sample's neighbours are contiguous channel vectors.
   prep.input = input.permute({0, 2, 3, 1}).contiguous();
-  prep.offset = offset.contiguous();
-  prep.mask = s.use_mask ? mask->contiguous() : at::Tensor();
+  prep.offset = positions_mergeable(offset, &prep.offset_strides);
+  if (s.use_mask) prep.mask = positions_mergeable(*mask, &prep.mask_strides);
   // weight[o, c, ky, kx] -> rows[g][o][k * C/G + c], matching the column order (tap, channel).
   prep.weight_rows = weight.reshape({G, s.out_channels / G, s.in_channels / G, s.taps()})
                          .permute({0, 1, 3, 2})
@@ -278,14 +300,16 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
       at::Tensor out_view = output.view({s.batch, G, out_per_group, P});
       for (int64_t n = 0; n < s.batch; ++n) {
         const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * s.in_channels * s.in_plane();
-        const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * s.taps();
+        const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * prep.offset_strides.batch;
         const scalar_t* mask_n =
-            s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * P * s.offset_groups * s.taps() : nullptr;
+            s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * prep.mask_strides.batch : nullptr;
         for (int64_t p0 = 0; p0 < P; p0 += block_max) {
           const int64_t block = std::min(block_max, P - p0);
           const at::Tensor columns =
               column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
-          auto taps_of = [&](int64_t j, auto&& fn) { for_each_tap(s, offset_n, mask_n, p0 + j, fn); };
+          auto taps_of = [&](int64_t j, auto&& fn) {
+            for_each_tap(s, offset_n, prep.offset_strides, mask_n, prep.mask_strides, p0 + j, fn);
+          };
           fill_columns<scalar_t>(s, prep.layout, input_hwc, zeros.data(), block, taps_of,
                                  columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
@@ -328,7 +352,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   at::Tensor grad_input_hwc = at::zeros_like(prep.input);
   // Offset and mask gradients: every element is written once, by the thread owning its
   // position (with no mask, the mask gradient is still computed, then ignored by autograd).
-  at::Tensor grad_offset = at::empty_like(prep.offset);
+  at::Tensor grad_offset = at::empty(offset_arg.sizes(), input_arg.options());
   at::Tensor grad_mask = at::empty({s.batch, s.offset_groups * K, s.out_h, s.out_w},
                                    input_arg.options());
   at::Tensor grad_weight_rows = at::zeros_like(prep.weight_rows);
@@ -351,9 +375,9 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
 
       for (int64_t n = 0; n < s.batch; ++n) {
         const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * C * s.in_plane();
-        const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * s.taps();
+        const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * prep.offset_strides.batch;
         const scalar_t* mask_n =
-            s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * P * s.offset_groups * s.taps() : nullptr;
+            s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * prep.mask_strides.batch : nullptr;
         scalar_t* grad_input_n = grad_input_hwc.data_ptr<scalar_t>() + n * C * s.in_plane();
         scalar_t* grad_offset_n = grad_offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * K;
         scalar_t* grad_mask_n = grad_mask.data_ptr<scalar_t>() + n * P * s.offset_groups * K;
@@ -367,7 +391,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
           // Taps of this block, (position, offset group, tap), shared by the passes below.
           at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
             for (int64_t j = begin; j < end; ++j) {
-              for_each_tap(s, offset_n, mask_n, p0 + j,
+              for_each_tap(s, offset_n, prep.offset_strides, mask_n, prep.mask_strides, p0 + j,
                            [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
                 taps[(j * s.offset_groups + og) * K + k] = tap;
                 masks[(j * s.offset_groups + og) * K + k] = m;
