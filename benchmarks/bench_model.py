@@ -78,6 +78,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--skip-torchvision", action="store_true")
+    parser.add_argument(
+        "--compare", default="m:static", metavar="PRESET:TRUNK",
+        help="network of the BasicSR-style vs vsr-upscale comparison (default EDVR-M, m:static)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,7 +110,10 @@ def main(argv: list[str] | None = None) -> None:
             )
 
     if not args.skip_torchvision:
-        compare_with_torchvision(args.height, args.width, args.scale, args.repeats)
+        preset, trunk_conv = args.compare.split(":")
+        compare_with_torchvision(
+            preset, trunk_conv, args.height, args.width, args.scale, args.repeats
+        )
 
 
 VSR_UPSCALE = "vsr-upscale: vsr op, channels-last, per-frame features reused"
@@ -123,8 +130,10 @@ def torchvision_operator():
         vsr.ops.modules.deform_conv2d = original
 
 
-def compare_with_torchvision(height: int, width: int, scale: int, rounds: int) -> None:
-    """EDVR-M per output frame of a video: as BasicSR runs it, and as ``vsr-upscale`` does.
+def compare_with_torchvision(
+    preset: str, trunk_conv: str, height: int, width: int, scale: int, rounds: int
+) -> None:
+    """An EDVR per output frame of a video: as BasicSR runs it, and as ``vsr-upscale`` does.
 
     BasicSR runs every window through the whole network, NCHW, with torchvision's operator.
     ``vsr-upscale`` (:class:`vsr.inference.ModelProcessor`) uses our operator, channels-last
@@ -135,7 +144,7 @@ def compare_with_torchvision(height: int, width: int, scale: int, rounds: int) -
     sees the same machine state; medians over ``rounds``.
     """
     torch.manual_seed(0)
-    model = build_edvr("m", trunk_conv="static", scales=(scale,)).eval()
+    model = build_edvr(preset, trunk_conv=trunk_conv, scales=(scale,)).eval()
     t = model.num_frames
     clip = (torch.rand(rounds + t, height, width, 3) * 255).to(torch.uint8).numpy()
     windows = np.stack([clip[i : i + t] for i in range(rounds + 1)])  # (windows, T, H, W, 3)
@@ -170,7 +179,10 @@ def compare_with_torchvision(height: int, width: int, scale: int, rounds: int) -
                     times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(v) for name, v in times.items()}
     baseline = next(iter(medians.values()))
-    print(f"\nEDVR-M static, x{scale}, {height}x{width}, ms per output frame (median of {rounds})")
+    print(
+        f"\nEDVR {preset} {trunk_conv}, x{scale}, {height}x{width}, ms per output frame "
+        f"(median of {rounds})"
+    )
     for name, seconds in medians.items():
         print(f"  {name:<66}{1000 * seconds:>8.0f}{baseline / seconds:>7.2f}x")
     best = medians[VSR_UPSCALE]

@@ -10,9 +10,9 @@
 // Offsets and masks are read in the caller's layout, NCHW or channels-last or a channel slice
 // of either (the offset and mask halves of one convolution's output), without copies; their
 // gradients are written (N, channels, H_out, W_out). A thread walks consecutive positions,
-// so its strided reads and writes keep reusing the same few cache lines. Scratch buffers (columns, the
-// backward's tap table) are reused across calls instead of being freshly mapped and zeroed
-// by the OS each time.
+// so its strided reads and writes keep reusing the same few cache lines. Scratch buffers
+// (columns, the backward's tap table) are reused across calls instead of being freshly mapped
+// and zeroed by the OS each time.
 //
 // The backward pass scatters into the input gradient with each thread owning a range of
 // channels, and computes the offset and mask gradients with each thread owning a range of
@@ -86,7 +86,7 @@ struct PlaneStrides {
 };
 
 // Calls fn(offset_group, k, tap, mask) for every tap of output position p of one sample.
-// offset_n and mask_n point at the sample's first element (strides `off` and `msk`).
+// offset_n and mask_n point at the sample's first element; off_s and msk_s give the strides.
 template <typename scalar_t, typename Fn>
 void for_each_tap(const DeformConvShape& s, const scalar_t* offset_n, const PlaneStrides& off_s,
                   const scalar_t* mask_n, const PlaneStrides& msk_s, int64_t p, Fn&& fn) {
