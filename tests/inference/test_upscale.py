@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from inference_testdata import tiny_model
 
 from vsr.inference import InferenceError, ModelProcessor, tiled_forward, upscale_frames
+from vsr.inference.memory import PeakMemory
 from vsr.inference.upscale import DEFAULT_TILE_OVERLAP
 from vsr.video import process_frames
 from vsr.video.reader import Frame
@@ -51,19 +52,21 @@ def test_upscale_frames_matches_direct_calls():
 
 
 def test_each_frame_goes_through_the_per_frame_network_once(monkeypatch):
-    """Feature reuse: a clip of T frames costs T frames of extract_features, not 5 per window."""
+    """Feature reuse, untiled and inside tiles: a clip of T frames costs T frames of
+    extract_features, not 5 per window (or per tile and window)."""
     model = tiny_model(residual_gain=30)
     frames_seen = []
     original = model.extract_features
     monkeypatch.setattr(
         model, "extract_features", lambda x: frames_seen.append(len(x)) or original(x)
     )
-    clip = _clip(t=7, seed=2)
-    for batch in (1, 3):
+    clip = _clip(t=7, h=32, w=40, seed=2)
+    want = _reference(model, clip, 2)
+    for batch, tile in [(1, 0), (3, 0), (1, 16), (3, 16)]:
         frames_seen.clear()
-        got = upscale_frames(model, clip, scale=2, batch=batch)
-        assert sum(frames_seen) == len(clip)
-    assert np.abs(got.astype(int) - _reference(model, clip, 2)).max() <= 1
+        got = upscale_frames(model, clip, scale=2, batch=batch, tile=tile)
+        assert sum(frames_seen) == len(clip), (batch, tile)
+        assert np.abs(got.astype(int) - want).max() <= 1, (batch, tile)
 
 
 def test_reused_features_never_leak_into_another_clip():
@@ -90,6 +93,59 @@ def test_tiled_equals_untiled_no_seams():
     assert np.abs(tiled - whole).max() <= 1
     no_overlap = upscale_frames(model, clip, scale=2, tile=16, tile_overlap=0).astype(int)
     assert np.abs(no_overlap - whole).max() > 20
+    # The whole network per tile (no reuse), with rectangular tiles (strips) too.
+    for tile in (16, (8, 40)):
+        per_tile = ModelProcessor(model, scale=2, tile=tile, reuse_features=False)
+        got = np.stack([image for _, image in process_frames(_frames(clip), per_tile)])
+        assert np.abs(got.astype(int) - whole).max() <= 1, tile
+
+
+def _peak_of_run(processor, clip):
+    """Peak tensor memory while ``processor`` upscales ``clip`` (and the frames it made).
+
+    The processor has already seen the frame size: the probes that plan its tiles (a few
+    tens of MB at 64x64 pixels, once per run) are not part of the steady state measured.
+    """
+    processor(clip[None, [0] * processor.num_frames])
+    with PeakMemory() as peak:
+        out = np.stack([image for _, image in process_frames(_frames(clip), processor)])
+    return peak.bytes, out
+
+
+def test_auto_tiling_stays_within_its_budget():
+    """A budget below the untiled peak: auto picks tiles, stays under it, output unchanged."""
+    model = tiny_model(residual_gain=30)
+    clip = _clip(t=3, h=96, w=128, seed=5)
+    untiled_peak, whole = _peak_of_run(ModelProcessor(model, scale=2, tile=0), clip)
+    modes = set()
+    for share in (0.6, 0.3):
+        budget = int(share * untiled_peak)
+        processor = ModelProcessor(model, scale=2, max_memory=budget)
+        peak, got = _peak_of_run(processor, clip)
+        tile, reuse = processor._plans[(1, 96, 128)]
+        assert tile is not None, share  # tiled
+        assert peak <= budget, (share, peak, budget)
+        assert np.abs(got.astype(int) - whole).max() <= 1
+        modes.add(reuse)
+    assert modes == {True, False}  # kept features with tiles, and the whole network per tile
+    # A generous budget runs untiled; an impossible one says what to do.
+    roomy = ModelProcessor(model, scale=2, max_memory=4 * untiled_peak)
+    _peak_of_run(roomy, clip[:1])
+    assert roomy._plans[(1, 96, 128)][0] is None
+    with pytest.raises(InferenceError, match="too small.*raise --max-memory"):
+        ModelProcessor(model, scale=2, max_memory=10_000)(clip[None, [0, 0, 0, 0, 0]])
+
+
+def test_plan_tile_prefers_the_least_wasted_work():
+    from vsr.inference.tiling import plan_tile, work_ratio
+
+    assert plan_tile(1080, 1920, 16, lambda h, w: True) is None  # fits whole
+    # Room for ~400k pixels: full-width strips would be 176 rows (+32 context, 1.18x work);
+    # the planner finds a layout that wastes less.
+    tile = plan_tile(1080, 1920, 16, lambda h, w: h * w <= 400_000)
+    assert tile[0] * 0 == 0 and work_ratio(1080, 1920, tile, 16) < 1.1
+    with pytest.raises(ValueError, match="not even"):
+        plan_tile(1080, 1920, 16, lambda h, w: h * w <= 100)
 
 
 def test_tiled_forward_places_tiles_exactly():
@@ -110,5 +166,7 @@ def test_bad_options():
         upscale_frames(model, _clip(), degradation="jpeg")
     with pytest.raises(InferenceError, match="uint8"):
         upscale_frames(model, _clip().astype(np.float32))
-    with pytest.raises(InferenceError, match="needs --device cuda"):
+    with pytest.raises(InferenceError, match="fp16 runs on CUDA GPUs only"):
         upscale_frames(model, _clip(), precision="fp16")
+    with pytest.raises(InferenceError, match="--tile must be auto"):
+        upscale_frames(model, _clip(), tile=-3)

@@ -41,11 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exported .pt weights (default: the shipped checkpoints/vsr_tiny.pt)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: bf16/fp16 autocast on CUDA, fp32 on the CPU")
-    p.add_argument("--tile", type=int, default=None,
-                   help="process frames in tiles of N input pixels (large frames, little memory)")
+                   help="auto: bf16 where the CPU or GPU runs it natively (else fp16 on CUDA, "
+                        "fp32 on the CPU)")
+    p.add_argument("--tile", type=_tile, default="auto",
+                   help="auto (default): the largest tiles that fit --max-memory; N: tiles of "
+                        "N input pixels; 0: untiled")
     p.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP,
                    help="context around each tile, input pixels (default %(default)s)")
+    p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
+                   help="memory budget for --tile auto, e.g. 3G (default: half the free "
+                        "memory, at most 3G on the CPU; 80%% of free GPU memory)")
     p.add_argument("--batch", type=int, default=1, help="windows per forward pass")
     p.add_argument("--window-padding", default="reflect", choices=PADDINGS,
                    help="how temporal windows are padded at the clip ends (as in validation)")
@@ -63,6 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write bicubic | model side by side for the middle frame")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def _tile(text: str) -> str | int:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, 0 (untiled) or a number of pixels, got {text!r}"
+        )
+    return value
+
+
+def _size(text: str) -> int:
+    from vsr.inference.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except InferenceError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -104,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             args.input, args.output, checkpoint=args.checkpoint, scale=args.scale,
             degradation=args.degradation, strength=args.strength, device=args.device,
             precision=args.precision, tile=args.tile, tile_overlap=args.tile_overlap,
+            max_memory=args.max_memory,
             batch=args.batch, padding=args.window_padding, codec=args.codec, crf=args.crf,
             pix_fmt=args.pix_fmt,
             start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
@@ -119,14 +148,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{PROG}: interrupted; {args.output} was not written", file=sys.stderr)
         return 130
     except MemoryError:
-        print(f"{PROG}: error: out of memory; try --tile 256 (or smaller) and --batch 1",
-              file=sys.stderr)
+        print(f"{PROG}: error: out of memory; try a smaller --max-memory (or --tile 256) and "
+              "--batch 1", file=sys.stderr)
         return 1
     except RuntimeError as exc:
         if "out of memory" not in str(exc):
             raise
-        print(f"{PROG}: error: out of GPU memory; try --tile 256 (or smaller) and --batch 1",
-              file=sys.stderr)
+        print(f"{PROG}: error: out of GPU memory; try a smaller --max-memory (or --tile 256) "
+              "and --batch 1", file=sys.stderr)
         return 1
     if not args.quiet:
         print(

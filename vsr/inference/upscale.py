@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -11,47 +12,74 @@ import torch
 from vsr.conditions import DEGRADATIONS
 from vsr.inference.checkpoint import load_model
 from vsr.inference.errors import InferenceError
+from vsr.inference.memory import default_budget, measure_cost
 from vsr.inference.runtime import (
     DEFAULT_TILE_OVERLAP,
     autocast,
+    keep_freed_memory,
     resolve_device,
     resolve_precision,
 )
-from vsr.inference.tiling import needs_tiling, tiled_forward
+from vsr.inference.tiling import (
+    GRID,
+    Tile,
+    TileSize,
+    as_tile_size,
+    assemble_tiles,
+    needs_tiling,
+    plan_tile,
+    tile_grid,
+    tiled_forward,
+)
 from vsr.video import BicubicProcessor, TranscodeResult, VideoError, process_frames, transcode
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
+
+log = logging.getLogger("vsr.inference")
+
+#: Estimated peaks are multiplied by this before they are compared with the budget.
+ESTIMATE_MARGIN = 1.15
 
 
 class ModelProcessor:
     """Run an EDVR on batches of temporal windows (a :class:`vsr.video.FrameProcessor`).
 
     Consecutive windows share all but one frame, so the per-frame part of the network
-    (:meth:`vsr.models.EDVR.extract_features`) is computed once per frame and kept for the
-    next call (keyed by the frame's pixels, so it can never be mixed up with another
-    frame's), and only the per-window part runs per window. The kept features cost memory
-    (the shipped model at 360x640: peak 2.9 GB instead of 2.5 GB); tiled inference, whose
-    point is bounded memory, runs the whole network per tile and window. On the CPU the
-    model's weights are switched to the channels-last memory format (the same values):
-    oneDNN then runs every convolution in its native layout instead of converting each
-    input and output.
+    (:meth:`vsr.models.EDVR.extract_features`) is computed once per frame, on the whole
+    frame, and kept for the next windows (keyed by the frame's pixels, so it can never be
+    mixed up with another frame's); the per-window part (:meth:`vsr.models.EDVR.restore`)
+    runs tile by tile on crops of those features, so tiles reuse them too and equal the
+    untiled result wherever the overlap covers the receptive field.
+
+    ``tile="auto"`` picks the tiling from a memory budget (``max_memory``, default: a share
+    of the memory free when the first frame arrives, see :mod:`vsr.inference.memory`). The
+    peaks of the network's parts are measured on two small probe runs and extrapolated per
+    pixel; kept features, the per-frame pass, a tile's run and the output frame must fit
+    together. When the kept features of whole frames do not fit, the whole network runs per
+    tile instead (no reuse, about 20 % more work, memory bounded by the tile alone).
+
+    On the CPU the model's weights are switched to the channels-last memory format (the
+    same values): oneDNN then runs every convolution in its native layout.
 
     Args:
         model: EDVR in eval mode, on ``device``.
         scale: upscaling factor (one of ``model.scales``).
         degradation: name from :data:`vsr.conditions.DEGRADATIONS`.
         strength: optional degradation strength in [0, 1].
-        tile, tile_overlap: tiled inference (see :func:`vsr.inference.tiling.tiled_forward`).
-        precision: ``fp32``, ``fp16`` or ``bf16`` (autocast on CUDA).
+        tile: ``"auto"``; a core size in input pixels, ``N`` or ``(height, width)``; or
+            ``None``/``0`` for untiled. See :func:`vsr.inference.tiling.tiled_forward`.
+        tile_overlap: context around each tile, input pixels.
+        precision: ``fp32``, ``fp16`` or ``bf16`` (autocast).
         reuse_features: keep per-frame features between windows (off: every window runs
             the whole network, as a per-clip evaluation does).
+        max_memory: budget in bytes for ``tile="auto"`` (None: the default budget).
     """
 
     def __init__(
         self, model: torch.nn.Module, scale: int = 4, degradation: str = "bicubic",
-        strength: float | None = None, tile: int | None = None,
+        strength: float | None = None, tile: int | tuple[int, int] | str | None = "auto",
         tile_overlap: int = DEFAULT_TILE_OVERLAP, precision: str = "fp32",
-        reuse_features: bool = True,
+        reuse_features: bool = True, max_memory: int | None = None,
     ):
         if scale not in model.scales:
             raise InferenceError(
@@ -62,10 +90,17 @@ class ModelProcessor:
             raise InferenceError(
                 f"unknown --degradation {degradation!r}: expected one of {', '.join(DEGRADATIONS)}"
             )
-        if tile is not None and tile < 1:
-            raise InferenceError(f"--tile must be a positive number of pixels, got {tile}")
+        if tile != "auto":
+            try:
+                tile = as_tile_size(tile)
+            except (TypeError, ValueError):
+                raise InferenceError(
+                    f"--tile must be auto, 0 (untiled) or a positive number of pixels, got {tile}"
+                ) from None
         if tile_overlap < 0:
             raise InferenceError(f"--tile-overlap must be >= 0, got {tile_overlap}")
+        if max_memory is not None and max_memory <= 0:
+            raise InferenceError(f"--max-memory must be positive, got {max_memory} bytes")
         self.model = model
         self.scale = scale
         self.num_frames = model.num_frames
@@ -75,12 +110,16 @@ class ModelProcessor:
         self.tile_overlap = tile_overlap
         self.precision = precision
         self.reuse_features = reuse_features
+        self.max_memory = max_memory
         self.device = next(model.parameters()).device
         if self.device.type == "cpu":
             _to_channels_last(model)
         # Features of the frames of the last call, by frame bytes: the next windows'
         # frames are among them, except the new ones.
         self._features: dict[bytes, list[torch.Tensor]] = {}
+        # The tiling chosen for a (windows, height, width) input: (tile size or None, reuse).
+        self._plans: dict[tuple[int, int, int], tuple[TileSize | None, bool]] = {}
+        self._out: torch.Tensor | None = None  # the upscaled frames, reused across calls
 
     def _strength(self, batch: int) -> torch.Tensor | None:
         if self.strength is None:
@@ -88,42 +127,137 @@ class ModelProcessor:
         return torch.full((batch,), self.strength, device=self.device)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole network on windows ``x`` (N, T, 3, h, w)."""
         with autocast(self.precision, self.device):
             return self.model(x, self.scale, self.degradation, self._strength(x.shape[0])).float()
 
-    def _forward_reusing(self, windows: np.ndarray, x: torch.Tensor) -> torch.Tensor:
-        """The network on ``x`` (N, T, 3, H, W), per-frame features computed once per frame."""
+    def _extract(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        with autocast(self.precision, self.device):
+            return self.model.extract_features(frames)
+
+    def _restore(self, features: list[torch.Tensor], centre: torch.Tensor) -> torch.Tensor:
+        n = centre.shape[0]
+        with autocast(self.precision, self.device):
+            out = self.model.restore(
+                features, centre, self.scale, self.degradation, self._strength(n)
+            )
+        return out.float()
+
+    def _features_of(self, windows: np.ndarray, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Per-frame features of the windows' frames (window-major), computed once per frame."""
         n, t = x.shape[:2]
         keys = [[windows[i, j].tobytes() for j in range(t)] for i in range(n)]
+        order = [key for row in keys for key in row]
+        # Forget frames no window of this call uses before computing new ones (memory).
+        self._features = {key: f for key, f in self._features.items() if key in order}
         new = {}  # key -> (window, frame) of its first occurrence, in order
         for i, row in enumerate(keys):
             for j, key in enumerate(row):
                 if key not in self._features and key not in new:
                     new[key] = (i, j)
-        with autocast(self.precision, self.device):
-            if new:
-                fresh = self.model.extract_features(torch.stack([x[i, j] for i, j in new.values()]))
-                for k, key in enumerate(new):
-                    self._features[key] = [f[k : k + 1] for f in fresh]
-            order = [key for row in keys for key in row]
-            features = [
-                torch.cat([self._features[key][level] for key in order]) for level in range(6)
-            ]
-            out = self.model.restore(
-                features, x[:, t // 2], self.scale, self.degradation, self._strength(n)
-            )
-        self._features = {key: self._features[key] for key in order}
-        return out.float()
+        for key, (i, j) in new.items():  # one frame at a time: the smallest peak
+            self._features[key] = self._extract(x[i, j][None])
+        return [self._features[key] for key in order]
+
+    def _restore_tile(
+        self, frame_features: list[list[torch.Tensor]], centre: torch.Tensor, tile: Tile | None
+    ) -> torch.Tensor:
+        """:meth:`restore` on a tile's context (None: the whole frame).
+
+        Each frame's features are cropped and gathered into the batch here, so no copy of
+        whole frames' features is ever made.
+        """
+        padded_h, padded_w = frame_features[0][0].shape[-2:]  # padded to a multiple of 4
+        cy0, cy1, cx0, cx1 = tile.context if tile else (0, padded_h, 0, padded_w)
+        # Context ends inside the frame lie on the grid, except at the frame's edge, where
+        # the features extend to the padded size just as untiled.
+        fy1, fx1 = min(-(-cy1 // GRID) * GRID, padded_h), min(-(-cx1 // GRID) * GRID, padded_w)
+        batch = []
+        for level in range(len(frame_features[0])):
+            step = padded_h // frame_features[0][level].shape[-2]  # 1, 2 or 4: pyramid level
+            batch.append(torch.cat([
+                f[level][..., cy0 // step : fy1 // step, cx0 // step : fx1 // step]
+                for f in frame_features
+            ]))
+        return self._restore(batch, centre[..., cy0:cy1, cx0:cx1])
+
+    def _plan(self, n: int, h: int, w: int) -> tuple[TileSize | None, bool]:
+        """(tile size or None, reuse features) for ``n`` windows of ``h`` x ``w`` frames."""
+        if (n, h, w) not in self._plans:
+            if self.tile != "auto":
+                plan = (self.tile, self.reuse_features)
+            else:
+                plan = self._plan_for_budget(n, h, w)
+            log.info("tiling for %dx%d, %d window(s): tile %s, per-frame features %s",
+                     w, h, n, plan[0] or "none (untiled)", "reused" if plan[1] else "per tile")
+            self._plans[(n, h, w)] = plan
+        return self._plans[(n, h, w)]
+
+    def _plan_for_budget(self, n: int, h: int, w: int) -> tuple[TileSize | None, bool]:
+        # Estimates get a margin for what the linear fit of two probes misses (padding to
+        # the pyramid's grid, pooling sizes, the allocator's rounding, oneDNN's scratch).
+        budget = (self.max_memory or default_budget(self.device)) / ESTIMATE_MARGIN
+        t, s, overlap = self.num_frames, self.scale, self.tile_overlap
+        padded = -(-h // GRID) * GRID * (-(-w // GRID) * GRID)
+        # The windows in float32, and the upscaled frames: the float32 result, its uint8
+        # copy and the array handed on.
+        output = n * t * 3 * h * w * 4 + n * 3 * s * s * h * w * (4 + 1 + 1)
+
+        def frames(hh: int, ww: int, count: int) -> torch.Tensor:
+            return torch.rand(count, 3, hh, ww, device=self.device)
+
+        with torch.inference_mode():
+            whole = measure_cost(lambda hh, ww: self._forward(frames(hh, ww, n * t).view(
+                n, t, 3, hh, ww)))
+            if self.reuse_features:
+                extract = measure_cost(lambda hh, ww: self._extract(frames(hh, ww, 1)))
+                probe = self._extract(frames(32, 32, 1))
+                kept_per_pixel = sum(f.nbytes for f in probe) / (32 * 32)
+                restore = measure_cost(lambda hh, ww: self._restore(
+                    [f.repeat(n * t, 1, 1, 1) for f in self._extract(frames(hh, ww, 1))],
+                    frames(hh, ww, n)))
+        if self.reuse_features:
+            # Kept: the frames of this call's windows plus one arriving.
+            kept = kept_per_pixel * padded * (t + n)
+            fixed = kept + extract(padded) + output
+            try:
+                tile = plan_tile(h, w, overlap, lambda ch, cw: fixed + restore(ch * cw) <= budget)
+                return tile, True
+            except ValueError:
+                pass  # whole-frame features do not fit: run everything per tile
+        try:
+            return plan_tile(h, w, overlap, lambda ch, cw: output + whole(ch * cw) <= budget), False
+        except ValueError:
+            need = ESTIMATE_MARGIN * (output + whole((16 + 2 * overlap) ** 2)) / 2**30
+            raise InferenceError(
+                f"--max-memory {ESTIMATE_MARGIN * budget / 2**30:.2f} GB is too small for "
+                f"{w}x{h} frames at x{s}: even the smallest tile needs about {need:.2f} GB; "
+                "raise --max-memory"
+            ) from None
 
     @torch.inference_mode()
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         """(N, T, H, W, 3) uint8 RGB -> (N, scale*H, scale*W, 3) uint8 RGB."""
         x = torch.from_numpy(np.ascontiguousarray(windows)).to(self.device, non_blocking=True)
         x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (N, T, 3, H, W) in [0, 1]
-        if self.reuse_features and not needs_tiling(self.tile, *x.shape[-2:]):
-            y = self._forward_reusing(windows, x)
+        n, _, _, h, w = x.shape
+        tile, reuse = self._plan(n, h, w)
+        shape = (n, 3, self.scale * h, self.scale * w)
+        if self._out is None or self._out.shape != shape:
+            self._out = None  # a new size: free the old buffer before the new one is made
+            self._out = torch.empty(shape, device=self.device)
+        if reuse:
+            features = self._features_of(windows, x)
+            centre = x[:, self.num_frames // 2]
+            if needs_tiling(tile, h, w):
+                tiles = tile_grid(h, w, tile, self.tile_overlap)
+                y = assemble_tiles(lambda t: self._restore_tile(features, centre, t), tiles,
+                                   (n, 3, h, w), self.scale, self._out)
+            else:
+                y = self._restore_tile(features, centre, None)
         else:
-            y = tiled_forward(self._forward, x, self.scale, self.tile, self.tile_overlap)
+            self._features = {}
+            y = tiled_forward(self._forward, x, self.scale, tile, self.tile_overlap, self._out)
         y = y.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
         return y.permute(0, 2, 3, 1).cpu().numpy()
 
@@ -143,9 +277,9 @@ def _to_channels_last(model: torch.nn.Module) -> None:
 
 def upscale_frames(
     model: torch.nn.Module, frames: np.ndarray, scale: int = 4, degradation: str = "bicubic",
-    *, strength: float | None = None, tile: int | None = None,
+    *, strength: float | None = None, tile: int | tuple[int, int] | str | None = "auto",
     tile_overlap: int = DEFAULT_TILE_OVERLAP, batch: int = 1, precision: str = "auto",
-    padding: str = "reflect",
+    padding: str = "reflect", max_memory: int | None = None,
 ) -> np.ndarray:
     """Upscale a clip held in memory.
 
@@ -157,9 +291,10 @@ def upscale_frames(
         model: EDVR (e.g. from :func:`load_model`), any device.
         frames: ``(T, H, W, 3)`` uint8 RGB.
         scale, degradation, strength: the conditions the network is asked for.
-        tile, tile_overlap: tiled inference for large frames.
+        tile, tile_overlap, max_memory: tiling (see :class:`ModelProcessor`).
         batch: windows per forward pass.
-        precision: ``auto`` (fp32 on CPU, bf16/fp16 on CUDA), ``fp32``, ``fp16``, ``bf16``.
+        precision: ``auto`` (bf16 where the hardware runs it natively, else fp16 on CUDA and
+            fp32 on the CPU), ``fp32``, ``fp16``, ``bf16``.
         padding: ``reflect`` (default) or ``replicate``.
 
     Returns:
@@ -173,7 +308,7 @@ def upscale_frames(
     device = next(model.parameters()).device
     processor = ModelProcessor(
         model, scale, degradation, strength, tile, tile_overlap,
-        resolve_precision(precision, device),
+        resolve_precision(precision, device), max_memory=max_memory,
     )
     items = (Frame(image, i, i) for i, image in enumerate(frames))
     out = [image for _, image in process_frames(items, processor, batch, padding)]
@@ -193,8 +328,9 @@ def upscale_video(
     strength: float | None = None,
     device: str = "auto",
     precision: str = "auto",
-    tile: int | None = None,
+    tile: int | tuple[int, int] | str | None = "auto",
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    max_memory: int | None = None,
     batch: int = 1,
     padding: str = "reflect",
     codec: str | None = None,
@@ -225,8 +361,11 @@ def upscale_video(
     if model is None:
         model = load_model(checkpoint, resolve_device(device))
     dev = next(model.parameters()).device
+    if dev.type == "cpu":
+        keep_freed_memory()
     processor = ModelProcessor(
-        model, scale, degradation, strength, tile, tile_overlap, resolve_precision(precision, dev)
+        model, scale, degradation, strength, tile, tile_overlap,
+        resolve_precision(precision, dev), max_memory=max_memory,
     )
     result = transcode(
         input, output, processor, codec=codec, crf=crf, pix_fmt=pix_fmt, start=start, end=end,
