@@ -142,6 +142,60 @@ def test_large_blocks_and_many_positions_float32(channels: int, offset_groups: i
     assert_matches_torchvision(case, tol=2e-4)
 
 
+def _bf16_case(channels: int, offset_groups: int, seed: int = 4) -> dict:
+    """A case whose tensors are bfloat16 values (exactly representable), held in float32."""
+    gen = torch.Generator().manual_seed(seed)
+    case = dict(
+        input=torch.randn(2, channels, 21, 26, generator=gen),
+        offset=torch.randn(2, 2 * offset_groups * 9, 21, 26, generator=gen) * 3,
+        weight=torch.randn(8, channels, 3, 3, generator=gen) * 0.1,
+        bias=torch.randn(8, generator=gen),
+        stride=(1, 1),
+        padding=(1, 1),
+        dilation=(1, 1),
+        mask=torch.rand(2, offset_groups * 9, 21, 26, generator=gen),
+    )
+    return {k: v.bfloat16().float() if torch.is_tensor(v) else v for k, v in case.items()}
+
+
+def _as(case: dict, dtype) -> dict:
+    return {k: v.to(dtype) if torch.is_tensor(v) else v for k, v in case.items()}
+
+
+@pytest.mark.parametrize("channels, offset_groups", [(16, 4), (24, 8), (64, 2), (6, 3)])
+def test_bfloat16_matches_float32_kernel_and_torchvision(channels: int, offset_groups: int):
+    """bf16 in and out, float32 sums: the same inputs (bf16 values) through the float32
+    kernel and torchvision give the same output and gradients to bf16 rounding."""
+    case = _bf16_case(channels, offset_groups)
+    ours, our_grads = run_with_grads(deform_conv2d, _as(case, torch.bfloat16))
+    for op in (deform_conv2d, torchvision.ops.deform_conv2d):
+        ref, ref_grads = run_with_grads(op, case)
+        scale = ref.abs().max()
+        assert ours.dtype == torch.bfloat16
+        assert (ours.float() - ref).abs().max() <= 1e-2 * scale
+        for name, grad in ref_grads.items():
+            assert our_grads[name].dtype == torch.bfloat16, name
+            # Relative to the gradient's size: bf16 keeps ~3 significant digits; the offset
+            # gradient also sees the bf16 rounding of the sampled values and column grads.
+            error = (our_grads[name].float() - grad).abs().max() / grad.abs().max()
+            assert error <= 2e-2, (name, error.item())
+
+
+def test_bfloat16_sums_in_float32():
+    """Offsets send all 4096 positions of a 1x1 kernel to pixel (0, 0), so its input gradient
+    is a sum of 4096 ones: summed in bf16 it would stall at 256 (256 + 1 rounds back to
+    256), summed in float32 (then rounded once) it is exact."""
+    x = torch.ones(1, 1, 64, 64, dtype=torch.bfloat16, requires_grad=True)
+    weight = torch.ones(1, 1, 1, 1, dtype=torch.bfloat16, requires_grad=True)
+    ys, xs = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    offset = -torch.stack([ys, xs])[None].bfloat16()  # integers: exact in bf16
+    deform_conv2d(x, offset, weight).sum().backward()
+    assert weight.grad.dtype == x.grad.dtype == torch.bfloat16
+    assert x.grad[0, 0, 0, 0].item() == 4096.0
+    assert x.grad.sum().item() == 4096.0  # every other pixel receives nothing
+    assert weight.grad.item() == 4096.0
+
+
 def test_non_contiguous_inputs():
     case = make_case(2, 1, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
     contiguous = run_with_grads(deform_conv2d, case)

@@ -46,38 +46,40 @@ def test_torch_compile_traces_the_op_and_matches_eager():
     torch.testing.assert_close(compiled(x, offset, mask), layer(x, offset, mask))
 
 
-def test_autocast_cpu_runs_in_float32():
+def test_autocast_cpu_runs_in_bfloat16():
+    """Like F.conv2d under CPU autocast: bfloat16 in and out, from float32 or bf16 inputs."""
+    x, weight, offset, mask, bias, *_ = small_args(dtype=torch.float32, requires_grad=False)
+    rounded = [t.bfloat16() for t in (x, offset, weight, bias, mask)]
+    expected = deform_conv2d(*rounded[:4], padding=1, mask=rounded[4])  # the bf16 kernel
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+        conv = F.conv2d(x, weight.repeat(1, 2, 1, 1), bias, padding=1)
+    assert out.dtype == conv.dtype == torch.bfloat16
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_autocast_cpu_float16_runs_in_float32():
+    """The CPU kernel has no float16 path: CPU autocast to float16 computes in float32."""
     x, weight, offset, mask, bias, *_ = small_args(dtype=torch.float32, requires_grad=False)
     expected = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
-    # bfloat16 inputs under CPU autocast are computed by the float32 kernel.
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = deform_conv2d(
-            x.bfloat16(),
-            offset.bfloat16(),
-            weight.bfloat16(),
-            bias.bfloat16(),
-            padding=1,
-            mask=mask.bfloat16(),
-        )
-        out_fp32 = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
-    assert out.dtype == torch.float32 and out_fp32.dtype == torch.float32
-    torch.testing.assert_close(out_fp32, expected)
-    # Rounding the inputs to bfloat16 costs about 3 significant digits.
-    torch.testing.assert_close(out, expected, rtol=5e-2, atol=5e-2)
+    with torch.autocast("cpu", dtype=torch.float16):
+        out = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, expected)
 
 
 def test_autocast_cpu_gradients_flow_to_float32_leaves():
     x, weight, offset, mask, bias, *_ = small_args(dtype=torch.float32)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
-    out.sum().backward()
-    assert x.grad is not None and x.grad.dtype == torch.float32
-    assert offset.grad is not None and mask.grad is not None
+    out.float().sum().backward()
+    for leaf in (x, weight, offset, mask, bias):
+        assert leaf.grad is not None and leaf.grad.dtype == torch.float32
 
 
-def test_bfloat16_without_autocast_is_a_clear_error_on_cpu():
-    x, weight, offset, mask, bias, *_ = small_args(dtype=torch.bfloat16, requires_grad=False)
-    with pytest.raises(RuntimeError, match="CPU kernel supports float32 and float64"):
+def test_float16_is_a_clear_error_on_cpu():
+    x, weight, offset, mask, bias, *_ = small_args(dtype=torch.float16, requires_grad=False)
+    with pytest.raises(RuntimeError, match="CPU kernel supports float32, float64 and bfloat16"):
         deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
 
 

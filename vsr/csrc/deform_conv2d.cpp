@@ -160,9 +160,10 @@ void check_grad_output(const at::Tensor& grad_output, const DeformConvShape& s,
 
 namespace {
 
-// Under autocast the operator runs in the autocast dtype on CUDA (its kernels accumulate in
-// float32, like cuDNN's convolutions) and in float32 on the CPU, whose kernels are float32
-// and float64 only. The output keeps the dtype it was computed in, as F.conv2d's does.
+// Under autocast the operator runs in the autocast dtype, as F.conv2d does: its kernels
+// accumulate in float32 like cuDNN's and oneDNN's convolutions. The CPU kernel has no float16
+// path (CPUs without bf16 units gain nothing from half precision), so CPU autocast to float16
+// runs it in float32. The output keeps the dtype it was computed in, as F.conv2d's does.
 template <c10::DispatchKey autocast_key, c10::DeviceType device_type>
 at::Tensor deform_conv2d_autocast(const at::Tensor& input, const at::Tensor& weight,
                                   const at::Tensor& offset, const std::optional<at::Tensor>& mask,
@@ -170,9 +171,8 @@ at::Tensor deform_conv2d_autocast(const at::Tensor& input, const at::Tensor& wei
                                   int64_t stride_w, int64_t pad_h, int64_t pad_w,
                                   int64_t dilation_h, int64_t dilation_w) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(autocast_key);
-  const at::ScalarType dtype = device_type == c10::DeviceType::CUDA
-                                   ? at::autocast::get_autocast_dtype(at::kCUDA)
-                                   : at::kFloat;
+  at::ScalarType dtype = at::autocast::get_autocast_dtype(device_type);
+  if (device_type == c10::DeviceType::CPU && dtype != at::kBFloat16) dtype = at::kFloat;
   auto cast = [dtype](const at::Tensor& t) {
     return at::autocast::cached_cast(dtype, t, device_type);
   };

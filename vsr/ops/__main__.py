@@ -13,7 +13,7 @@ def main() -> None:
     cuda_built = info.get("cuda") == "1"
     print(f"vsr {vsr.__version__}: extension vsr._C")
     print(f"  built against torch  {info['torch']} (running {torch.__version__})")
-    print("  CPU kernels          float32, float64")
+    print("  CPU kernels          float32, float64, bfloat16")
     if cuda_built:
         print(f"  CUDA kernels         float32, float16, bfloat16; archs {info['cuda_archs']}")
     else:

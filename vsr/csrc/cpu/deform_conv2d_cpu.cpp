@@ -17,6 +17,11 @@
 // The backward pass scatters into the input gradient with each thread owning a range of
 // channels, and computes the offset and mask gradients with each thread owning a range of
 // positions: no atomics, and the same result whatever the thread count.
+//
+// bfloat16: inputs, columns and outputs are bf16 (half the memory traffic, and the GEMMs run
+// on the CPU's bf16 dot-product units through oneDNN); every sum is taken in float32: the
+// bilinear samples, the GEMMs' accumulators, and the gradients of input and weight, which
+// collect many contributions and are rounded to bf16 once at the end.
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -169,14 +174,14 @@ void sample_row(scalar_t* __restrict__ out, const scalar_t* const r[4],
   }
 }
 
-// dst[c] += w * src[c] for `count` channels (kFixed when non-zero).
+// dst[c] += w * src[c] for `count` channels (kFixed when non-zero); dst is an accumulator.
 template <int64_t kFixed, typename scalar_t, typename acc_t>
-void scaled_add(scalar_t* __restrict__ dst, const scalar_t* __restrict__ src, acc_t w,
+void scaled_add(acc_t* __restrict__ dst, const scalar_t* __restrict__ src, acc_t w,
                 int64_t count) {
   const int64_t n = kFixed > 0 ? kFixed : count;
 #pragma omp simd
   for (int64_t c = 0; c < n; ++c) {
-    dst[c] += static_cast<scalar_t>(w * static_cast<acc_t>(src[c]));
+    dst[c] += w * static_cast<acc_t>(src[c]);
   }
 }
 
@@ -256,9 +261,12 @@ Prepared prepare(const at::Tensor& input, const at::Tensor& weight, const at::Te
   prep.shape = check_deform_conv2d_args(input, weight, offset, mask, bias, stride_h, stride_w,
                                         pad_h, pad_w, dilation_h, dilation_w);
   const DeformConvShape& s = prep.shape;
-  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble,
-              "deform_conv2d: the CPU kernel supports float32 and float64: got ",
-              input.scalar_type(), " (under torch.autocast the CPU kernel runs in float32)");
+  TORCH_CHECK(input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble ||
+                  input.scalar_type() == at::kBFloat16,
+              "deform_conv2d: the CPU kernel supports float32, float64 and bfloat16: got ",
+              input.scalar_type(),
+              " (under torch.autocast the CPU kernel runs in bfloat16, or float32 for other "
+              "autocast dtypes)");
   const int64_t G = s.weight_groups;
   prep.layout = BlockLayout{s.in_channels, s.taps(), G, s.in_channels / G,
                             s.channels_per_offset_group()};
@@ -292,7 +300,8 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
   at::Tensor output = at::empty({s.batch, s.out_channels, s.out_h, s.out_w}, input_arg.options());
   if (s.batch > 0 && P > 0) {
     const int64_t block_max = std::min(P, kPositionsPerBlock);
-    AT_DISPATCH_FLOATING_TYPES(input_arg.scalar_type(), "deform_conv2d_forward_cpu", [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input_arg.scalar_type(),
+                                   "deform_conv2d_forward_cpu", [&] {
       const std::vector<scalar_t> zeros(s.in_channels, scalar_t(0));
       const int64_t column_count = G * block_max * row_length;
       at::Tensor column_buffer = at::from_blob(scratch<scalar_t>(kColumns, column_count),
@@ -348,19 +357,23 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   const int64_t out_per_group = s.out_channels / G;
   const int64_t row_length = K * (C / G);
 
-  // The input gradient is accumulated channels-last, like the input it mirrors.
-  at::Tensor grad_input_hwc = at::zeros_like(prep.input);
+  // The input and weight gradients are accumulated in float32 (float64 for float64 inputs),
+  // the input gradient channels-last like the input it mirrors.
+  const at::TensorOptions acc_options =
+      input_arg.options().dtype(at::toOpMathType(input_arg.scalar_type()));
+  at::Tensor grad_input_hwc = at::zeros(prep.input.sizes(), acc_options);
   // Offset and mask gradients: every element is written once, by the thread owning its
   // position (with no mask, the mask gradient is still computed, then ignored by autograd).
   at::Tensor grad_offset = at::empty(offset_arg.sizes(), input_arg.options());
   at::Tensor grad_mask = at::empty({s.batch, s.offset_groups * K, s.out_h, s.out_w},
                                    input_arg.options());
-  at::Tensor grad_weight_rows = at::zeros_like(prep.weight_rows);
+  at::Tensor grad_weight_rows = at::zeros(prep.weight_rows.sizes(), acc_options);
   at::Tensor grad_bias = grad_output.sum({0, 2, 3});
 
   if (s.batch > 0 && P > 0) {
     const int64_t block_max = std::min(P, kPositionsPerBlock);
-    AT_DISPATCH_FLOATING_TYPES(input_arg.scalar_type(), "deform_conv2d_backward_cpu", [&] {
+    AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input_arg.scalar_type(),
+                                   "deform_conv2d_backward_cpu", [&] {
       using acc_t = acc_type<scalar_t>;
       const std::vector<scalar_t> zeros(C, scalar_t(0));
       BilinearTap<acc_t>* taps =
@@ -378,7 +391,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
         const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * prep.offset_strides.batch;
         const scalar_t* mask_n =
             s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * prep.mask_strides.batch : nullptr;
-        scalar_t* grad_input_n = grad_input_hwc.data_ptr<scalar_t>() + n * C * s.in_plane();
+        acc_t* grad_input_n = grad_input_hwc.data_ptr<acc_t>() + n * C * s.in_plane();
         scalar_t* grad_offset_n = grad_offset.data_ptr<scalar_t>() + n * P * 2 * s.offset_groups * K;
         scalar_t* grad_mask_n = grad_mask.data_ptr<scalar_t>() + n * P * s.offset_groups * K;
 
@@ -408,7 +421,11 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
                                  columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
             const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
-            grad_weight_rows[g].addmm_(grad_out_g, columns[g]);
+            if constexpr (std::is_same_v<scalar_t, acc_t>) {
+              grad_weight_rows[g].addmm_(grad_out_g, columns[g]);
+            } else {  // the block's product in bf16 (fp32 accumulation), summed in fp32
+              grad_weight_rows[g].add_(at::mm(grad_out_g, columns[g]));
+            }
             at::Tensor grad_columns_g = grad_columns[g];
             at::mm_out(grad_columns_g, grad_out_g.t(), prep.weight_rows[g]);
           }
@@ -471,11 +488,13 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
     });
   }
   // Back to the caller's layouts: (N, C, H, W) and (C_out, C_in / G, kh, kw).
-  at::Tensor grad_input = grad_input_hwc.permute({0, 3, 1, 2}).contiguous();
+  at::Tensor grad_input = at::empty(input_arg.sizes(), input_arg.options());
+  grad_input.copy_(grad_input_hwc.permute({0, 3, 1, 2}));
   at::Tensor grad_weight =
       grad_weight_rows.view({G, out_per_group, K, C / G})
           .permute({0, 1, 3, 2})
-          .reshape({s.out_channels, C / G, s.kernel_h, s.kernel_w});
+          .reshape({s.out_channels, C / G, s.kernel_h, s.kernel_w})
+          .to(weight_arg.scalar_type());
   return {grad_input, grad_weight, grad_offset, grad_mask, grad_bias};
 }
 
