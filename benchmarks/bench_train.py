@@ -11,9 +11,15 @@ are synthetic and already in memory, so data loading is not measured
 - ``--device cuda``: EDVR-M at batch 16, 256x256 HR crops (64x64 LR), bf16 autocast
   (Lightning ``precision="bf16-mixed"``; the peer uses ``torch.autocast``), with peak memory.
 
+With ``--bf16`` the Lightning step is also timed in ``bf16-mixed`` (autocast: convolutions
+and the deformable operator in bf16, float32 master weights) beside ``32-true``, and the
+bf16 : fp32 speed ratio is printed. On the CPU this pays only where the CPU computes bf16
+natively (AVX-512 BF16, AMX, Arm BF16); elsewhere bf16 is emulated and slower.
+
 Usage (from the repository root)::
 
     python benchmarks/bench_train.py                  # tiny model, CPU (seconds)
+    python benchmarks/bench_train.py --bf16 --batch 8 --crop 64 --threads 0   # fp32 vs bf16
     python benchmarks/bench_train.py --device cuda    # EDVR-M, batch 16, bf16
 """
 
@@ -158,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=20, help="measured iterations")
     parser.add_argument("--warmup", type=int, default=3, help="iterations before timing")
     parser.add_argument("--batch", type=int, default=None, help="override the batch size")
+    parser.add_argument("--crop", type=int, default=None, help="override the HR crop size")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time the Lightning step in bf16-mixed and print bf16 : fp32")
     parser.add_argument(
         "--threads",
         type=int,
@@ -173,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     s = dict(SETTINGS[args.device])
     if args.batch:
         s["batch"] = args.batch
+    if args.crop:
+        s["crop"] = args.crop
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
@@ -188,6 +199,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  ratio (ours / plain)   {ours / peer:8.2f}")
     if args.device == "cuda":
         print(f"  peak GPU memory        {torch.cuda.max_memory_allocated() / 2**30:8.2f} GiB")
+    if args.bf16:
+        from vsr.inference.runtime import cpu_has_native_bf16
+
+        rates = {}
+        for precision in ("32-true", "bf16-mixed"):
+            rates[precision] = lightning_loop(args, {**s, "precision": precision})
+            print(f"  Lightning {precision:11s}  {rates[precision]:8.2f} it/s")
+        native = "native" if args.device == "cuda" or cpu_has_native_bf16() else "emulated"
+        print(f"  bf16 : fp32 steps/s    {rates['bf16-mixed'] / rates['32-true']:8.2f}"
+              f"   (bf16 is {native} on this {args.device.upper()})")
 
 
 if __name__ == "__main__":
