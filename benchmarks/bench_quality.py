@@ -43,7 +43,7 @@ def extract_frames(video: Path, folder: Path, frames: int, crop: tuple[int, int]
     Frames larger than ``crop`` = (width, height) are centre-cropped to it. Returns the number
     of frames written (fewer when the video is shorter).
     """
-    from vsr.data.videos import VideoClip
+    from vsr.video.clips import VideoClip
 
     clip = VideoClip(video)
     count = min(frames, clip.num_frames)
@@ -76,13 +76,13 @@ def evaluate(
     device: str, seed: int = 0,
 ) -> list[dict]:
     """Bicubic and model scores for every (scale, degradation); one dict per row."""
-    from vsr.evaluation.datasets import find_clips, read_frames
+    from vsr.evaluation.datasets import find_clips
     from vsr.evaluation.runner import Protocol, average_over_clips, evaluate_clip
     from vsr.evaluation.upscalers import bicubic_upscaler, model_upscaler
     from vsr.inference import DEFAULT_CHECKPOINT
 
     clips = find_clips(frames_root, "folders")
-    first = read_frames(clips[0].gt_frames[:1])[0]
+    first = clips[0].gt.read([0])[0]
     rows = []
     for scale in scales:
         for kind in kinds:

@@ -11,13 +11,18 @@ import pytest
 import torch
 from data_helpers import shared_path, textured_frame, write_rgb
 
-from vsr.data.clips import read_rgb
 from vsr.data.datasets import TrainDataset, ValDataset
 from vsr.data.degradations import imresize
 from vsr.data.frames import FrameFolderSource
 from vsr.data.sampling import DegradationSampler
-from vsr.data.videos import VideoClip, VideoSource
-from vsr.data.vimeo import VimeoSource, read_list
+from vsr.data.videos import VideoSource
+from vsr.data.vimeo import VimeoSource
+from vsr.video.clips import VideoClip
+from vsr.video.colour import frame_to_rgb
+from vsr.video.errors import VideoError
+from vsr.video.files import read_image as read_rgb
+from vsr.video.layouts import read_vimeo_list as read_list
+from vsr.video.metadata import probe
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -92,7 +97,7 @@ def test_vimeo_errors(tmp_path: Path, vimeo_list: Path) -> None:
         VimeoSource(sequences.parent, split="val").clips()
     bad = tmp_path / "bad.txt"
     bad.write_text("00001/0001\n00009/0001\n")
-    with pytest.raises(FileNotFoundError, match=r"'00009/0001' .* incomplete: .*im1.png not found"):
+    with pytest.raises(FileNotFoundError, match=r"00009/0001 is incomplete: .*im1.png not found"):
         VimeoSource(sequences.parent, list_file=bad).clips()
     bad.write_text("00001-0001\n")
     with pytest.raises(ValueError, match=r"bad.txt:1: expected"):
@@ -160,7 +165,7 @@ def test_frame_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "broken" / "clip").mkdir(parents=True)
     (tmp_path / "broken" / "clip" / "0.png").write_bytes(b"not a png")
     clip = FrameFolderSource(tmp_path / "broken").clips()[0]
-    with pytest.raises(FileNotFoundError, match=r"cannot read image .*0.png"):
+    with pytest.raises(VideoError, match=r"cannot read image .*0.png"):
         clip.read([0])
 
 
@@ -170,8 +175,10 @@ def test_frame_folder_errors(tmp_path: Path) -> None:
 
 
 def _decode_all(path: Path) -> list[np.ndarray]:
+    """Every frame of a plain linear decode, converted with the video's own colour matrix."""
+    colour = probe(path).colour
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        return [frame_to_rgb(f, colour) for f in container.decode(video=0)]
 
 
 @pytest.mark.parametrize("name", ["mmagic_test_inference.mp4", "imageio_realshort.mp4"])
@@ -222,5 +229,5 @@ def test_video_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no video files under"):
         VideoSource(tmp_path / "vids").clips()
     (tmp_path / "vids" / "fake.mp4").write_bytes(b"\x00" * 100)
-    with pytest.raises(ValueError, match=r"cannot open .*fake.mp4 as a video"):
+    with pytest.raises(VideoError, match=r"fake.mp4 is not a video file FFmpeg can read"):
         VideoSource(tmp_path / "vids").clips()

@@ -10,13 +10,13 @@ import pytest
 import torch
 from data_helpers import shared_path, textured_frame, write_rgb
 
-from vsr.data.clips import read_rgb
 from vsr.data.datasets import ValDataset
 from vsr.data.degradations import blur_downsample, imresize
 from vsr.data.prepare import precompute_lr, reds_main, vimeo_main
 from vsr.data.reds import REDSSource, read_meta_info
 from vsr.data.sampling import DegradationSampler
 from vsr.data.vimeo import VimeoSource
+from vsr.video.files import read_image as read_rgb
 
 
 def _official_reds(root: Path) -> None:

@@ -11,11 +11,12 @@ import torch
 from data_helpers import textured_frame, write_rgb
 
 from vsr.conditions import degradation_id
-from vsr.data.clips import read_rgb, window_indices
+from vsr.data.clips import window_indices
 from vsr.data.datasets import TrainDataset, ValDataset
 from vsr.data.degradations import imresize
 from vsr.data.reds import REDSSource, read_meta_info
 from vsr.data.sampling import DegradationSampler
+from vsr.video.files import read_image as read_rgb
 
 
 def _to_uint8(t: torch.Tensor) -> np.ndarray:

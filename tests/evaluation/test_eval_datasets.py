@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from eval_frames import make_frames, write_frames
 
-from vsr.evaluation.datasets import find_clips, read_frames
+from vsr.evaluation.datasets import find_clips
+from vsr.video.files import read_images as read_frames
 
 
 def test_folders_natural_order_and_roundtrip(tmp_path: Path) -> None:

@@ -17,9 +17,10 @@ import torch
 from torch.utils.data import Dataset
 
 from vsr.conditions import degradation_id
-from vsr.data.clips import Clip, ClipSource, window_indices
+from vsr.data.clips import ClipSource, window_indices
 from vsr.data.degradations import modcrop, normalise_strength
 from vsr.data.sampling import DegradationSampler, sample_seed
+from vsr.video.clips import Clip
 
 
 def clip_to_tensor(frames: np.ndarray) -> torch.Tensor:

@@ -14,26 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from vsr.data.clips import Clip, ClipSource, FrameFolderClip, list_images, natural_key, require_dir
-
-
-def _split_clips(names: list[str], split: str, val_clips: Sequence[str] | int) -> list[str]:
-    if split == "all":
-        return names
-    if isinstance(val_clips, int):
-        # Hold out the last clips in natural order, but never all of them for training.
-        count = min(val_clips, max(len(names) - 1, 0)) if split == "train" else val_clips
-        held = names[len(names) - count :] if count > 0 else []
-    else:
-        unknown = sorted(set(val_clips) - set(names))
-        if unknown:
-            raise ValueError(f"validation clips {unknown} not found among clips {names}")
-        held = list(val_clips)
-    if split == "val":
-        return [n for n in names if n in held]
-    if split == "train":
-        return [n for n in names if n not in held]
-    raise ValueError(f"split must be 'train', 'val' or 'all', got {split!r}")
+from vsr.data.clips import ClipSource, split_clips
+from vsr.video.clips import Clip, FrameFolderClip
+from vsr.video.errors import ClipNotFoundError
+from vsr.video.files import IMAGE_SUFFIXES, list_folders, list_images, require_dir
 
 
 class FrameFolderSource(ClipSource):
@@ -67,16 +51,14 @@ class FrameFolderSource(ClipSource):
 
     def clips(self) -> list[Clip]:
         root = require_dir(self.root, "frame-folder root", "Expected root/<clip>/<frame>.png.")
-        folders = sorted(
-            (p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)
-        )
+        folders = list_folders(root)
         direct = list_images(root)
         if not folders and direct:
             folders = [root]  # images straight under root: one clip
         by_name = {p.name: p for p in folders}
         names = list(by_name)
         if len(names) > 1 or self.split == "all":
-            names = _split_clips(names, self.split, self.val_clips)
+            names = split_clips(names, self.split, self.val_clips)
         clips: list[Clip] = []
         for name in names:
             frames = list_images(by_name[name])
@@ -89,9 +71,9 @@ class FrameFolderSource(ClipSource):
                 lr_dirs[(self.lr_scale, self.lr_kind)] = lr_folder
             clips.append(FrameFolderClip(name, frames, lr_dirs=lr_dirs))
         if not clips:
-            raise FileNotFoundError(
+            raise ClipNotFoundError(
                 f"no frames found under {root} for split {self.split!r}: expected "
-                f"root/<clip>/<frame>.png (extensions png, jpg, bmp, tif)"
+                f"root/<clip>/<frame>.png (extensions {', '.join(IMAGE_SUFFIXES)})"
             )
         return clips
 

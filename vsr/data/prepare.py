@@ -15,9 +15,10 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from vsr.data.clips import LR_META_FILE, list_images, read_rgb, require_dir
 from vsr.data.degradations import degrade
-from vsr.data.vimeo import SEPTUPLET_FRAMES, read_list
+from vsr.video.clips import LR_META_FILE
+from vsr.video.files import list_folders, list_images, read_image, require_dir
+from vsr.video.layouts import VIMEO_FRAME_NAMES, VIMEO_FRAMES, read_vimeo_list
 from vsr.video.png import save_png
 
 #: Kinds that can be precomputed: deterministic for given parameters.
@@ -90,11 +91,11 @@ def regroup_reds(root: Path, copy: bool = False) -> list[str]:
 def reds_meta_lines(gt: Path) -> list[str]:
     """BasicSR meta-info lines ``"<clip> <frames> (<h>,<w>,<c>)"`` for every clip in ``gt``."""
     lines = []
-    for clip in sorted(p for p in gt.iterdir() if p.is_dir()):
+    for clip in list_folders(gt):
         frames = list_images(clip)
         if not frames:
             raise FileNotFoundError(f"REDS clip folder {clip} holds no images")
-        h, w, c = read_rgb(frames[0]).shape
+        h, w, c = read_image(frames[0]).shape
         lines.append(f"{clip.name} {len(frames)} ({h},{w},{c})")
     return lines
 
@@ -137,7 +138,7 @@ def precompute_lr(
         for frame_path in frames:
             out = lr_root / name / frame_path.name
             if overwrite or not out.exists():
-                lr, _ = degrade(read_rgb(frame_path)[None], scale, kind, **options)
+                lr, _ = degrade(read_image(frame_path)[None], scale, kind, **options)
                 save_png(out, lr[0])
                 written += 1
             progress.step()
@@ -176,7 +177,7 @@ def reds_main(argv: Sequence[str] | None = None) -> int:
     lines = reds_meta_lines(gt)
     meta_path.write_text("\n".join(lines) + "\n")
     print(f"wrote {meta_path} ({len(lines)} clips)")
-    clips = [(p.name, list_images(p)) for p in sorted(gt.iterdir()) if p.is_dir()]
+    clips = [(p.name, list_images(p)) for p in list_folders(gt)]
     for scale in args.scales:
         for kind in args.degradations:
             lr_root = root / f"train_sharp_{kind}" / f"X{scale}"
@@ -195,9 +196,9 @@ def reds_main(argv: Sequence[str] | None = None) -> int:
 def find_septuplets(sequences: Path) -> list[str]:
     """Every ``<a>/<b>`` folder under ``sequences`` that holds im1.png ... im7.png."""
     found = []
-    for first in sorted(p for p in sequences.iterdir() if p.is_dir()):
-        for second in sorted(p for p in first.iterdir() if p.is_dir()):
-            if all((second / f"im{i}.png").is_file() for i in range(1, SEPTUPLET_FRAMES + 1)):
+    for first in list_folders(sequences):
+        for second in list_folders(first):
+            if all((second / n).is_file() for n in VIMEO_FRAME_NAMES):
                 found.append(f"{first.name}/{second.name}")
     return found
 
@@ -205,9 +206,9 @@ def find_septuplets(sequences: Path) -> list[str]:
 def check_vimeo(sequences: Path, list_file: Path) -> tuple[list[str], list[str]]:
     """Septuplets of ``list_file`` split into (complete, incomplete or missing)."""
     ok, bad = [], []
-    for sid in read_list(list_file):
+    for sid in read_vimeo_list(list_file):
         folder = sequences / sid
-        complete = all((folder / f"im{i}.png").is_file() for i in range(1, SEPTUPLET_FRAMES + 1))
+        complete = all((folder / n).is_file() for n in VIMEO_FRAME_NAMES)
         (ok if complete else bad).append(sid)
     return ok, bad
 
@@ -264,12 +265,12 @@ def vimeo_main(argv: Sequence[str] | None = None) -> int:
                 f"{sequences}, first: {bad[0]} (expected im1.png ... im7.png)"
             )
         meta = (args.meta_dir or root) / f"meta_info_Vimeo90K_{list_file.stem}_GT.txt"
-        h, w, c = read_rgb(sequences / ok[0] / "im1.png").shape
-        meta.write_text("".join(f"{sid} {SEPTUPLET_FRAMES} ({h},{w},{c})\n" for sid in ok))
+        h, w, c = read_image(sequences / ok[0] / "im1.png").shape
+        meta.write_text("".join(f"{sid} {VIMEO_FRAMES} ({h},{w},{c})\n" for sid in ok))
         print(f"wrote {meta}")
         listed += ok
     clips = [
-        (sid, [sequences / sid / f"im{i}.png" for i in range(1, SEPTUPLET_FRAMES + 1)])
+        (sid, [sequences / sid / n for n in VIMEO_FRAME_NAMES])
         for sid in dict.fromkeys(listed)
     ]
     for scale in args.scales:

@@ -20,12 +20,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vsr.data.clips import Clip, ClipSource, FrameFolderClip, list_images, require_dir
-
-#: Clips held out by the REDS4 partition (EDVR, BasicVSR and most papers report on these).
-REDS4_CLIPS: tuple[str, ...] = ("000", "011", "015", "020")
-#: The official validation clips after regrouping into train_sharp.
-OFFICIAL_VAL_CLIPS: tuple[str, ...] = tuple(f"{i:03d}" for i in range(240, 270))
+from vsr.data.clips import ClipSource
+from vsr.video.clips import Clip, FrameFolderClip
+from vsr.video.errors import ClipNotFoundError, UnreadableClipError
+from vsr.video.files import list_folders, list_images, require_dir
+from vsr.video.layouts import REDS_GT_FOLDER, reds_partition
 
 _META_LINE = re.compile(r"^(\S+)\s+(\d+)\s+\((\d+),\s*(\d+),\s*(\d+)\)\s*$")
 
@@ -34,34 +33,25 @@ def read_meta_info(path: Path) -> list[tuple[str, int, tuple[int, int, int]]]:
     """Parse a BasicSR meta-info file: one ``<clip> <num_frames> (<h>,<w>,<c>)`` per line.
 
     Raises:
-        FileNotFoundError: the file is missing.
-        ValueError: a line does not follow the format (its number and text are quoted).
+        ClipNotFoundError: the file is missing.
+        UnreadableClipError: a line does not follow the format (its number and text are quoted).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"REDS meta-info file not found: {path}")
+        raise ClipNotFoundError(f"REDS meta-info file not found: {path}")
     entries = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         match = _META_LINE.match(line.strip())
         if match is None:
-            raise ValueError(
+            raise UnreadableClipError(
                 f"{path}:{number}: expected '<clip> <num_frames> (<h>,<w>,<c>)' "
                 f"such as '000 100 (720,1280,3)', got {line!r}"
             )
         name, count, h, w, c = match.groups()
         entries.append((name, int(count), (int(h), int(w), int(c))))
     return entries
-
-
-def partition_clips(partition: str) -> tuple[str, ...]:
-    """Validation clip names of a REDS partition."""
-    if partition == "REDS4":
-        return REDS4_CLIPS
-    if partition in ("official", "REDSofficial4", "REDSofficial"):
-        return OFFICIAL_VAL_CLIPS
-    raise ValueError(f"unknown REDS partition {partition!r}: expected 'REDS4' or 'official'")
 
 
 class REDSSource(ClipSource):
@@ -82,14 +72,14 @@ class REDSSource(ClipSource):
         split: str = "train",
         partition: str = "REDS4",
         meta_info: str | Path | None = None,
-        gt_folder: str = "train_sharp",
+        gt_folder: str = REDS_GT_FOLDER,
     ) -> None:
         if split not in ("train", "val"):
             raise ValueError(f"REDS split must be 'train' or 'val', got {split!r}")
         self.root = Path(root)
         self.split = split
         self.partition = partition
-        self.val_clips = partition_clips(partition)
+        self.val_clips = reds_partition(partition)
         self.meta_info = Path(meta_info) if meta_info is not None else None
         self.gt_folder = gt_folder
 
@@ -113,13 +103,13 @@ class REDSSource(ClipSource):
         if self.meta_info is not None:
             names = [name for name, _, _ in read_meta_info(self.meta_info)]
         else:
-            names = sorted(p.name for p in gt.iterdir() if p.is_dir())
+            names = [p.name for p in list_folders(gt)]
         if self.split == "val":
             selected = [n for n in names if n in self.val_clips]
         else:
             selected = [n for n in names if n not in self.val_clips]
         if not selected:
-            raise FileNotFoundError(
+            raise ClipNotFoundError(
                 f"no REDS {self.split} clips for partition {self.partition!r} under {gt} "
                 f"(validation clips: {', '.join(self.val_clips[:4])}...); "
                 "for the 'official' partition run scripts/prepare_reds.py to add clips 240-269"
@@ -130,7 +120,7 @@ class REDSSource(ClipSource):
             folder = require_dir(gt / name, f"REDS clip {name!r}")
             frames = list_images(folder)
             if not frames:
-                raise FileNotFoundError(f"REDS clip folder {folder} holds no images")
+                raise ClipNotFoundError(f"REDS clip folder {folder} holds no images")
             lr_cache[name] = self._lr_dirs(name)
             clips.append(FrameFolderClip(name, frames, lr_dirs=lr_cache[name]))
         return clips

@@ -16,38 +16,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsr.data.clips import Clip, ClipSource, FrameFolderClip, require_dir
-
-#: Frames per septuplet and the index of the centre frame (im4).
-SEPTUPLET_FRAMES = 7
-CENTRE = 3
-
-
-def read_list(path: Path) -> list[str]:
-    """Septuplet ids (``"00001/0001"``) from a Vimeo list file, blank lines skipped.
-
-    Raises:
-        FileNotFoundError: the list file is missing.
-        ValueError: the list is empty or a line is not ``<5 digits>/<4 digits>``-like.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Vimeo-90K list file not found: {path} (expected sep_trainlist.txt / "
-            "sep_testlist.txt from the official vimeo_septuplet archive, or pass list_file=)"
-        )
-    ids = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        entry = line.strip()
-        if not entry:
-            continue
-        parts = entry.split("/")
-        if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{path}:{number}: expected '<folder>/<folder>' like '00001/0001'")
-        ids.append(entry)
-    if not ids:
-        raise ValueError(f"Vimeo-90K list file {path} lists no septuplets")
-    return ids
+from vsr.data.clips import ClipSource
+from vsr.video.clips import Clip, FrameFolderClip
+from vsr.video.files import require_dir
+from vsr.video.layouts import (
+    VIMEO_CENTRE,
+    VIMEO_FRAMES,
+    read_vimeo_list,
+    vimeo_frame_paths,
+)
 
 
 class VimeoSource(ClipSource):
@@ -97,27 +74,20 @@ class VimeoSource(ClipSource):
             "Vimeo-90K sequences folder",
             "Point data.root at vimeo_septuplet/ (holding sequences/ and sep_*list.txt).",
         )
-        ids = read_list(self.list_file)
+        ids = read_vimeo_list(self.list_file)
         lr_roots = self._lr_roots()
         clips: list[Clip] = []
         for sid in ids:
-            folder = sequences / sid
-            paths = [folder / f"im{i}.png" for i in range(1, SEPTUPLET_FRAMES + 1)]
-            missing = [p for p in paths if not p.is_file()]
-            if missing:
-                raise FileNotFoundError(
-                    f"Vimeo-90K septuplet {sid!r} from {self.list_file} is incomplete: "
-                    f"{missing[0]} not found (expected im1.png ... im7.png)"
-                )
+            paths = vimeo_frame_paths(sequences / sid)
             lr_dirs = {key: root / sid for key, root in lr_roots.items() if (root / sid).is_dir()}
-            keys = [f"{sid}/im{i}" for i in range(1, SEPTUPLET_FRAMES + 1)]
+            keys = [f"{sid}/{p.stem}" for p in paths]
             clips.append(FrameFolderClip(sid, paths, lr_dirs=lr_dirs, keys=keys))
         return clips
 
     def centres(self, clip: Clip, num_frames: int, training: bool) -> list[int]:
-        if num_frames > SEPTUPLET_FRAMES or num_frames % 2 == 0:
+        if num_frames > VIMEO_FRAMES or num_frames % 2 == 0:
             raise ValueError(f"Vimeo-90K gives 1, 3, 5 or 7 frames around im4, not {num_frames}")
-        return [CENTRE]
+        return [VIMEO_CENTRE]
 
     def __repr__(self) -> str:
         return f"VimeoSource(root={str(self.root)!r}, split={self.split!r})"

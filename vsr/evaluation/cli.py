@@ -53,6 +53,7 @@ from vsr.evaluation.report import results_dict, results_table, write_csv, write_
 from vsr.evaluation.runner import ClipScores, Protocol, evaluate_clip
 from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler, model_upscaler
 from vsr.metrics import LPIPS, LPIPSWeightsMissing
+from vsr.video.errors import VideoError
 
 #: (y_channel, crop_border, centre frame only) per layout; see the module docstring.
 LAYOUT_DEFAULTS: dict[str, tuple[bool, int, bool]] = {
@@ -293,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=True)
     try:
         doc = run(args, console)
-    except (FileNotFoundError, ValueError, inference.InferenceError) as err:
+    except (VideoError, FileNotFoundError, ValueError, inference.InferenceError) as err:
         console.print(f"[red]vsr-eval: error:[/] {escape(str(err))}")
         return 2
     s = doc["settings"]

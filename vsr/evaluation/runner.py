@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vsr.evaluation.crops import side_by_side
-from vsr.evaluation.datasets import Clip, read_frames
+from vsr.evaluation.datasets import EvalClip
 from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler
 from vsr.metrics import LPIPS, psnr, ssim
 from vsr.video.png import save_png
@@ -73,7 +73,7 @@ def average_over_clips(results: Sequence[ClipScores]) -> dict[str, float | None]
     return out
 
 
-def load_pair(clip: Clip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+def load_pair(clip: EvalClip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """Ground truth and LR input of a clip.
 
     Degradations with a random strength (noise, compression) draw it from ``protocol.seed``,
@@ -86,17 +86,17 @@ def load_pair(clip: Clip, protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
     """
     from vsr.data.degradations import degrade, modcrop  # lazy: see upscalers
 
-    gt = read_frames(clip.gt_frames)
+    gt = clip.gt.read_all()
     s = protocol.scale
-    if clip.lr_frames is None:
+    if clip.lr is None:
         lr, _ = degrade(gt, s, protocol.degradation, seed=protocol.seed)
         return modcrop(gt, s), lr
-    lr = read_frames(clip.lr_frames)
+    lr = clip.lr.read_all()
     h, w = lr.shape[1] * s, lr.shape[2] * s
     if gt.shape[1] < h or gt.shape[2] < w:
         raise ValueError(
             f"clip {clip.name}: LR frames {lr.shape[2]}x{lr.shape[1]} times scale {s} exceed the "
-            f"ground truth {gt.shape[2]}x{gt.shape[1]}; is --scale right for {clip.lr_frames[0]}?"
+            f"ground truth {gt.shape[2]}x{gt.shape[1]}; is --scale right for {clip.lr.paths[0]}?"
         )
     return gt[:, :h, :w], lr
 
@@ -120,7 +120,7 @@ def _lpips_scores(metric: LPIPS, sr: np.ndarray, gt: np.ndarray) -> list[float]:
 
 
 def evaluate_clip(
-    clip: Clip,
+    clip: EvalClip,
     upscaler: Upscaler,
     protocol: Protocol,
     lpips_metric: LPIPS | None = None,

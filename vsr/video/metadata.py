@@ -9,10 +9,8 @@ from pathlib import Path
 import av
 
 from vsr.video.colour import ColourInfo, resolve_colour
-from vsr.video.errors import VideoError
-
-#: Image file suffixes accepted in a folder of frames.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from vsr.video.errors import ClipNotFoundError, UnreadableClipError
+from vsr.video.files import IMAGE_SUFFIXES, list_images, read_image
 
 
 @dataclass
@@ -62,29 +60,26 @@ class VideoInfo:
         return max(int(round(span * float(self.rate))), 0)
 
 
-def list_frame_files(folder: Path) -> list[Path]:
-    """Image files in ``folder``, sorted by name (zero-padded numbering sorts correctly)."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def open_input_container(path: Path) -> av.container.InputContainer:
     """Open ``path`` with PyAV, turning FFmpeg's errors into one clear :class:`VideoError`."""
     if not path.exists():
-        raise VideoError(f"input not found: {path}")
+        raise ClipNotFoundError(f"input not found: {path}")
     try:
         container = av.open(str(path), "r")
     except av.FFmpegError as exc:
-        raise VideoError(
+        raise UnreadableClipError(
             f"{path} is not a video file FFmpeg can read ({exc.strerror or exc}); "
             "pass a video file or a folder of frames"
         ) from None
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{path} has no video stream; pass a video file or a folder of frames")
+        raise UnreadableClipError(
+            f"{path} has no video stream; pass a video file or a folder of frames"
+        )
     stream = container.streams.video[0]
     if stream.codec_context is None:
         container.close()
-        raise VideoError(
+        raise UnreadableClipError(
             f"{path}: unsupported video codec (no decoder in this FFmpeg build for stream 0)"
         )
     return container
@@ -156,16 +151,12 @@ def probe(path: str | Path, fps: float | None = None) -> VideoInfo:
 
 
 def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
-    import cv2
-
-    files = list_frame_files(path)
+    files = list_images(path)
     if not files:
-        raise VideoError(
+        raise ClipNotFoundError(
             f"{path} holds no image frames (expected {', '.join(IMAGE_SUFFIXES)} files)"
         )
-    first = cv2.imread(str(files[0]), cv2.IMREAD_UNCHANGED)
-    if first is None:
-        raise VideoError(f"{files[0]} is not an image OpenCV can read")
+    first = read_image(files[0])
     rate = Fraction(fps or 25).limit_denominator(1001 * 1000)
     return VideoInfo(
         path=path,

@@ -82,7 +82,9 @@ def transcode(
         processor: maps (N, T, H, W, 3) uint8 windows to (N, sH, sW, 3) uint8 frames.
         codec: video encoder (default libx264, libvpx-vp9 for .webm); crf: its quality.
         pix_fmt: output pixel format (default yuv420p, or the input's 4:4:4/4:2:2 chroma).
-        start, end: segment of the input in seconds, by timestamps.
+        start, end: segment of the input in seconds from the start of the file (as ffmpeg's
+            ``-ss``/``-to`` and players count); the output keeps the input's timing
+            (shifted by the segment's start when ``start`` is given).
         fps: frame rate of a folder-of-frames input (default 25).
         batch: windows per processor call.
         padding: temporal window padding at the clip ends, ``reflect`` or ``replicate``.
@@ -116,7 +118,7 @@ def transcode(
             if threaded:
                 writer = ThreadedWriter(writer, max_items=max(8, 2 * batch))
             reader.on_packet = writer.mux_packet
-            total = info.estimated_frames(start, end)
+            total = getattr(reader, "total", None) or info.estimated_frames(start, end)
             count = 0
             with FrameProgress(description, total, quiet) as progress:
                 for frame, image in process_frames(reader.frames(), processor, batch, padding):

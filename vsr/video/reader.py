@@ -1,4 +1,9 @@
-"""Streaming readers: decode one frame at a time so memory does not grow with length."""
+"""Streaming readers: decode one frame at a time so memory does not grow with length.
+
+Video files are read through :class:`vsr.video.access.VideoFile`, so ``vsr-upscale`` sees
+exactly the frames (and the colours) the training reader sees; frame folders are read in
+natural name order (``frame2.png`` before ``frame10.png``).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vsr.video.access import VideoFile
 from vsr.video.colour import frame_to_rgb
-from vsr.video.errors import VideoError
-from vsr.video.metadata import VideoInfo, list_frame_files, open_input_container, probe
+from vsr.video.errors import UnreadableClipError, VideoError
+from vsr.video.files import list_images, read_image
+from vsr.video.metadata import VideoInfo, open_input_container, probe
 
 log = logging.getLogger("vsr.video")
 
@@ -45,12 +52,23 @@ PacketSink = Callable[[av.Packet], None]
 class VideoFileReader:
     """Decode the first video stream of a file as RGB frames, optionally a [start, end) segment.
 
+    Every frame the file holds comes out, in presentation order, numbered and timed by
+    :func:`vsr.video.index.index_video` (the same numbering the training reader uses).
+    ``start``/``end`` are positions from the start of the file in seconds, as ffmpeg's
+    ``-ss``/``-to`` and players count them: a stream whose first frame is at 1.075 s in a
+    file that starts at 0 has no frame in ``[0, 0.5)``; one in a file that itself starts at
+    1.075 s (video only) has its first 0.5 s there.
+
     Packets of the other streams (audio, subtitles) are handed to :attr:`on_packet` as the
     file is read, so a writer can copy them in the same single pass.
 
     Args:
         info: from :func:`vsr.video.metadata.probe`.
-        start, end: segment in seconds (by timestamps); None for the whole file.
+        start, end: segment in seconds from the file's start; None for the whole file.
+
+    Raises:
+        VideoError: the file cannot be read, or the segment holds no video frame (the
+            message gives the span the video's frames cover).
     """
 
     def __init__(self, info: VideoInfo, start: float | None = None, end: float | None = None):
@@ -58,93 +76,82 @@ class VideoFileReader:
         self.start = start
         self.end = end
         self.on_packet: PacketSink | None = None
+        self.video_file = VideoFile(info.path, colour=info.colour)
+        self.index = self.video_file.index
+        self.frame_range = self.index.frames_in(start, end)
+        if len(self.frame_range) == 0:
+            last = self.index.num_frames - 1
+            raise VideoError(
+                f"{info.path}: no frames in [{start or 0:g}, "
+                f"{'end' if end is None else f'{end:g}'}) s from the start of the file; its "
+                f"{self.index.num_frames} video frames lie at {self.index.position(0):.3f}-"
+                f"{self.index.position(last):.3f} s"
+            )
+        # The container whose streams the writer copies (templates); decoding uses its own.
         self.container = open_input_container(info.path)
-        self.video = self.container.streams.video[0]
-        # Frame-level threading decodes several frames at once: a large speed-up on
-        # multi-core machines at the cost of a few frames of latency.
-        self.video.thread_type = "AUTO"
         self.passthrough_streams = [
             s for s in self.container.streams if s.type in ("audio", "subtitle", "attachment")
         ]
         self.warnings = 0
+        self._copied: dict[int, int] = {}  # stream index -> last copied dts (no duplicates)
 
     @property
     def offset_seconds(self) -> float:
-        """Seconds subtracted from every timestamp (the ``--start`` value)."""
-        return self.start or 0.0
+        """Seconds subtracted from every timestamp on the stream clock: the file's start plus
+        ``--start`` when a segment starts late, else 0 (the input's times are kept)."""
+        if not self.start:
+            return 0.0
+        return self.index.start_time + self.start
+
+    @property
+    def total(self) -> int:
+        """Exact number of frames this reader yields."""
+        return len(self.frame_range)
 
     def _warn(self, message: str) -> None:
         self.warnings += 1
         if self.warnings <= _MAX_WARNINGS:
             log.warning("%s: %s", self.info.path.name, message)
 
+    def _forward(self, packet: av.Packet) -> None:
+        """Copy one audio/subtitle packet when it falls in the segment (and is new)."""
+        if self.on_packet is None:
+            return
+        time = _packet_time(packet)
+        if time is not None and not self._in_segment(time):
+            return
+        last = self._copied.get(packet.stream.index)
+        if last is not None and packet.dts <= last:
+            return  # already copied before a seek was retried
+        self._copied[packet.stream.index] = packet.dts
+        self.on_packet(packet)
+
     def frames(self) -> Iterator[Frame]:
         """Yield the frames in presentation order with their (shifted) timestamps."""
-        tb = self.info.time_base
-        offset_pts = round(self.offset_seconds / tb)
-        if self.start:
-            # Land on the keyframe before start; frames before it are decoded and dropped.
-            self.container.seek(int(self.start * av.time_base), backward=True)
-        streams = [self.video, *[s for s in self.passthrough_streams if s.type != "attachment"]]
+        offset_pts = round(self.offset_seconds / self.info.time_base)
+        tb_ratio = self.index.time_base / self.info.time_base
+        streams = [s for s in self.passthrough_streams if s.type != "attachment"]
         index = 0
-        last_pts: int | None = None
-        step = max(round(1 / (self.info.rate * tb)), 1)  # one nominal frame, in pts units
-        video_done = False
-        try:
-            for packet in self.container.demux(streams):
-                time = _packet_time(packet)
-                if packet.stream.index != self.video.index:
-                    if time is None or self._in_segment(time, packet):
-                        if packet.dts is not None and self.on_packet is not None:
-                            self.on_packet(packet)
-                    if video_done and time is not None and time > self._stop_time():
-                        break
-                    continue
-                if video_done:
-                    if time is not None and time > self._stop_time():
-                        break
-                    continue
-                if packet.is_corrupt:
-                    self._warn(f"skipped a corrupt packet at {time or 0:.3f}s")
-                    continue
-                try:
-                    decoded = packet.decode()
-                except av.FFmpegError as exc:
-                    self._warn(f"skipped an undecodable packet at {time or 0:.3f}s ({exc})")
-                    continue
-                for frame in decoded:
-                    if frame.is_corrupt:
-                        self._warn(f"decoder reported a damaged frame at pts {frame.pts}")
-                    pts = frame.pts
-                    if pts is None:  # keep timing from the previous frame and the rate
-                        pts = 0 if last_pts is None else last_pts + step
-                    if last_pts is not None and pts <= last_pts:
-                        self._warn(f"frame with non-increasing pts {pts} after {last_pts}")
-                        continue
-                    seconds = float(pts * tb)
-                    if self.start is not None and seconds < self.start - 1e-6:
-                        continue
-                    if self.end is not None and seconds >= self.end - 1e-6:
-                        video_done = True
-                        break
-                    last_pts = pts
-                    yield Frame(frame_to_rgb(frame, self.info.colour), pts - offset_pts, index)
-                    index += 1
-        except av.FFmpegError as exc:
-            # A broken container tail: keep what was decoded, as for corrupt packets.
-            self._warn(f"stopped reading at a damaged part of the file ({exc})")
+        for i, frame in self.video_file.frames(
+            self.frame_range.start, self.frame_range.stop, streams=streams,
+            on_packet=self._forward, tail_seconds=_TAIL_MARGIN_S, warn=self._warn,
+        ):
+            if frame.is_corrupt:
+                self._warn(f"decoder reported a damaged frame at pts {frame.pts}")
+            pts = round(self.index.pts[i] * tb_ratio) - offset_pts
+            yield Frame(frame_to_rgb(frame, self.info.colour), pts, index)
+            index += 1
         if self.warnings > _MAX_WARNINGS:
             log.warning("%s: %d decode warnings in total", self.info.path.name, self.warnings)
 
-    def _stop_time(self) -> float:
-        return (self.end if self.end is not None else math.inf) + _TAIL_MARGIN_S
-
-    def _in_segment(self, time: float, packet: av.Packet) -> bool:
-        if self.start is not None and time < self.start - 1e-6:
+    def _in_segment(self, time: float) -> bool:
+        base = self.index.start_time
+        if self.start is not None and time < base + self.start - 1e-6:
             return False
-        return not (self.end is not None and time >= self.end - 1e-6)
+        return not (self.end is not None and time >= base + self.end - 1e-6)
 
     def close(self) -> None:
+        self.video_file.close()
         self.container.close()
 
 
@@ -164,7 +171,7 @@ class FrameFolderReader:
 
     def __init__(self, info: VideoInfo, start: float | None = None, end: float | None = None):
         self.info = info
-        self.files = list_frame_files(info.path)
+        self.files = list_images(info.path)
         first = math.ceil((start or 0.0) * float(info.rate) - 1e-6)
         last = len(self.files) if end is None else math.ceil(end * float(info.rate) - 1e-6)
         self.files = self.files[first:last]
@@ -175,23 +182,15 @@ class FrameFolderReader:
         self.passthrough_streams: list = []
         self.warnings = 0
 
-    def frames(self) -> Iterator[Frame]:
-        import cv2
+    @property
+    def total(self) -> int:
+        return len(self.files)
 
+    def frames(self) -> Iterator[Frame]:
         for index, file in enumerate(self.files):
-            image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
-            if image is None:
-                raise VideoError(f"{file} is not an image OpenCV can read")
-            if image.dtype == np.uint16:  # 16-bit PNG: round to 8 bits
-                image = ((image.astype(np.float32) / 257.0) + 0.5).astype(np.uint8)
-            if image.ndim == 2:
-                image = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-            elif image.shape[2] == 4:
-                image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-            else:
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            image = read_image(file)
             if image.shape[:2] != (self.info.height, self.info.width):
-                raise VideoError(
+                raise UnreadableClipError(
                     f"{file} is {image.shape[1]}x{image.shape[0]}, but the first frame is "
                     f"{self.info.width}x{self.info.height}; all frames must have one size"
                 )
