@@ -148,7 +148,10 @@ def vimeo_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def two_videos(tmp_path: Path) -> Path:
-    """A folder linking the two smallest real clips (skips without ../shared/data)."""
+    """A folder linking the two smallest real clips (skips without ../shared/data), plus a
+    generated AVI of H.264 with B-frames (decode-order timestamps), which trains too."""
+    from tests.video.awkward_videos import avi_bframes
+
     videos = SHARED_DATA / "videos"
     names = ("imageio_realshort.mp4", "mmagic_test_inference.mp4")
     if not all((videos / n).is_file() for n in names):
@@ -157,6 +160,7 @@ def two_videos(tmp_path: Path) -> Path:
     folder.mkdir()
     for n in names:
         (folder / n).symlink_to((videos / n).resolve())
+    avi_bframes(folder)  # bframes.avi: first in natural order, so a training clip
     return folder
 
 
