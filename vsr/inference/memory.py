@@ -162,7 +162,9 @@ class LinearCost:
         return int(self.fixed + self.per_pixel * pixels)
 
 
-def measure_cost(run: Callable[[int, int], object], sizes=((32, 32), (64, 64))) -> LinearCost:
+def measure_cost(
+    run: Callable[[int, int], object], sizes: tuple[tuple[int, int], ...] = ((32, 32), (64, 64))
+) -> LinearCost:
     """Fit the peak memory of ``run(height, width)`` as a linear function of its pixels.
 
     Args:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -12,7 +14,7 @@ import torch
 from vsr.conditions import DEGRADATIONS
 from vsr.inference.checkpoint import load_model
 from vsr.inference.errors import InferenceError
-from vsr.inference.memory import default_budget, measure_cost
+from vsr.inference.memory import LinearCost, default_budget, measure_cost
 from vsr.inference.runtime import (
     DEFAULT_TILE_OVERLAP,
     autocast,
@@ -39,6 +41,25 @@ log = logging.getLogger("vsr.inference")
 
 #: Estimated peaks are multiplied by this before they are compared with the budget.
 ESTIMATE_MARGIN = 1.15
+#: Input sizes of the two probe runs that measure the network's memory per pixel.
+PROBE_SIZES = ((32, 32), (64, 64))
+
+
+@dataclass(frozen=True)
+class _NetworkCosts:
+    """Peak bytes of the network's parts as functions of their input pixels."""
+
+    whole: LinearCost  # the whole network on the windows
+    extract: LinearCost  # extract_features of one frame
+    restore: LinearCost  # restore of the windows from their frames' features
+    kept_per_pixel: float  # bytes of one frame's features, per pixel
+
+
+#: Costs measured per model (and device, precision, scale, windows per call), so processors
+#: made for each clip of a long job do not probe again.
+_MEASURED: weakref.WeakKeyDictionary[torch.nn.Module, dict[tuple, _NetworkCosts]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class ModelProcessor:
@@ -194,46 +215,63 @@ class ModelProcessor:
         return self._plans[(n, h, w)]
 
     def _plan_for_budget(self, n: int, h: int, w: int) -> tuple[TileSize | None, bool]:
+        if h * w <= PROBE_SIZES[-1][0] * PROBE_SIZES[-1][1]:
+            # No larger than the probe: measuring would take as much memory as running it.
+            return None, self.reuse_features
         # Estimates get a margin for what the linear fit of two probes misses (padding to
         # the pyramid's grid, pooling sizes, the allocator's rounding, oneDNN's scratch).
         budget = (self.max_memory or default_budget(self.device)) / ESTIMATE_MARGIN
         t, s, overlap = self.num_frames, self.scale, self.tile_overlap
+        costs = self._costs(n)
         padded = -(-h // GRID) * GRID * (-(-w // GRID) * GRID)
         # The windows in float32, and the upscaled frames: the float32 result, its uint8
         # copy and the array handed on.
         output = n * t * 3 * h * w * 4 + n * 3 * s * s * h * w * (4 + 1 + 1)
-
-        def frames(hh: int, ww: int, count: int) -> torch.Tensor:
-            return torch.rand(count, 3, hh, ww, device=self.device)
-
-        with torch.inference_mode():
-            whole = measure_cost(lambda hh, ww: self._forward(frames(hh, ww, n * t).view(
-                n, t, 3, hh, ww)))
-            if self.reuse_features:
-                extract = measure_cost(lambda hh, ww: self._extract(frames(hh, ww, 1)))
-                probe = self._extract(frames(32, 32, 1))
-                kept_per_pixel = sum(f.nbytes for f in probe) / (32 * 32)
-                restore = measure_cost(lambda hh, ww: self._restore(
-                    [f.repeat(n * t, 1, 1, 1) for f in self._extract(frames(hh, ww, 1))],
-                    frames(hh, ww, n)))
         if self.reuse_features:
             # Kept: the frames of this call's windows plus one arriving.
-            kept = kept_per_pixel * padded * (t + n)
-            fixed = kept + extract(padded) + output
+            fixed = costs.kept_per_pixel * padded * (t + n) + costs.extract(padded) + output
             try:
-                tile = plan_tile(h, w, overlap, lambda ch, cw: fixed + restore(ch * cw) <= budget)
-                return tile, True
+                return plan_tile(
+                    h, w, overlap, lambda ch, cw: fixed + costs.restore(ch * cw) <= budget
+                ), True
             except ValueError:
                 pass  # whole-frame features do not fit: run everything per tile
         try:
-            return plan_tile(h, w, overlap, lambda ch, cw: output + whole(ch * cw) <= budget), False
+            return plan_tile(
+                h, w, overlap, lambda ch, cw: output + costs.whole(ch * cw) <= budget
+            ), False
         except ValueError:
-            need = ESTIMATE_MARGIN * (output + whole((16 + 2 * overlap) ** 2)) / 2**30
+            need = ESTIMATE_MARGIN * (output + costs.whole((16 + 2 * overlap) ** 2)) / 2**30
             raise InferenceError(
                 f"--max-memory {ESTIMATE_MARGIN * budget / 2**30:.2f} GB is too small for "
                 f"{w}x{h} frames at x{s}: even the smallest tile needs about {need:.2f} GB; "
                 "raise --max-memory"
             ) from None
+
+    def _costs(self, n: int) -> _NetworkCosts:
+        """Measured memory of the network's parts for ``n`` windows (once per model)."""
+        key = (str(self.device), self.precision, self.scale, n)
+        known = _MEASURED.setdefault(self.model, {})
+        if key in known:
+            return known[key]
+        t = self.num_frames
+
+        def frames(h: int, w: int, count: int) -> torch.Tensor:
+            return torch.rand(count, 3, h, w, device=self.device)
+
+        with torch.inference_mode():
+            whole = measure_cost(
+                lambda h, w: self._forward(frames(h, w, n * t).view(n, t, 3, h, w)), PROBE_SIZES
+            )
+            extract = measure_cost(lambda h, w: self._extract(frames(h, w, 1)), PROBE_SIZES)
+            (h, w) = PROBE_SIZES[0]
+            kept_per_pixel = sum(f.nbytes for f in self._extract(frames(h, w, 1))) / (h * w)
+            restore = measure_cost(lambda h, w: self._restore(
+                [f.repeat(n * t, 1, 1, 1) for f in self._extract(frames(h, w, 1))],
+                frames(h, w, n),
+            ), PROBE_SIZES)
+        known[key] = _NetworkCosts(whole, extract, restore, kept_per_pixel)
+        return known[key]
 
     @torch.inference_mode()
     def __call__(self, windows: np.ndarray) -> np.ndarray:
