@@ -196,3 +196,16 @@ def test_missing_extension_is_an_import_error_that_says_how_to_build():
     assert result.returncode != 0
     assert "ImportError: vsr's compiled extension vsr._C could not be loaded" in result.stderr
     assert "make install" in result.stderr
+
+
+def test_flop_counter_counts_the_op_like_conv2d_plus_sampling():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, w = torch.rand(2, 32, 10, 12), torch.rand(16, 32, 3, 3)
+    offset, mask = torch.zeros(2, 2 * 4 * 9, 10, 12), torch.rand(2, 4 * 9, 10, 12)
+    with FlopCounterMode(display=False) as dcn:
+        deform_conv2d(x, offset, w, padding=1, mask=mask)
+    with FlopCounterMode(display=False) as conv:
+        F.conv2d(x, w, padding=1)
+    samples = 2 * 10 * 12 * 32 * 9  # positions x channels x taps
+    assert dcn.get_total_flops() == conv.get_total_flops() + samples * 9  # 8 + mask multiply

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.nn.modules.utils import _pair
+from torch.utils.flop_counter import register_flop_formula
 
 from vsr.ops import _extension  # noqa: F401  (loads the kernels, or raises ImportError)
 
@@ -116,3 +117,22 @@ def _backward(ctx, grad_output):
 
 
 torch.library.register_autograd("vsr::deform_conv2d", _backward, setup_context=_setup_context)
+
+
+@register_flop_formula(torch.ops.vsr.deform_conv2d)
+def _deform_conv2d_flops(
+    input_shape, weight_shape, offset_shape, mask_shape, bias_shape, *args, out_shape=None,
+    **kwargs,
+) -> int:
+    """FLOPs for :class:`torch.utils.flop_counter.FlopCounterMode`, counted as for conv2d.
+
+    The convolution proper (2 per multiply-add of the column GEMM) plus the bilinear samples
+    that fill the columns (4 neighbours, a multiply-add each, and the mask multiply).
+    """
+    batch, out_channels, out_h, out_w = out_shape
+    in_per_group, kh, kw = weight_shape[1:]
+    in_channels = input_shape[1]
+    positions = batch * out_h * out_w
+    gemm = 2 * positions * out_channels * in_per_group * kh * kw
+    sampling = positions * in_channels * kh * kw * (8 + (mask_shape is not None))
+    return gemm + sampling
