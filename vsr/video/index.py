@@ -22,11 +22,13 @@ those are present and unique (``keys``), else by counting from the start of the 
 
 from __future__ import annotations
 
+import bisect
 import logging
-from collections.abc import Iterable, Iterator
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 
 import av
@@ -39,6 +41,9 @@ log = logging.getLogger("vsr.video")
 #: Largest distance (in frames) between a frame's decode position and its rank by timestamp
 #: that still counts as B-frame reordering; beyond it the timestamps are not trusted.
 MAX_REORDER = 16
+#: Indexes kept in memory (a few bytes per frame each), keyed by path, size and mtime.
+_CACHE_SIZE = 256
+_cache: OrderedDict[tuple[str, int, int], FrameIndex] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -84,27 +89,34 @@ class FrameIndex:
         return self.time(i) - self.start_time
 
     def frames_in(self, start: float | None, end: float | None) -> range:
-        """Frames whose file position lies in ``[start, end)`` seconds (None: open end)."""
+        """Frames whose file position lies in ``[start, end)`` seconds (None: open end).
+
+        A microsecond of tolerance keeps a frame that sits exactly on a bound that went
+        through decimal seconds (``--start 0.2`` for a frame at 0.2 s in 1/90000 units).
+        """
         eps = 1e-6
-        first = 0
-        if start is not None:
-            while first < self.num_frames and self.position(first) < start - eps:
-                first += 1
-        stop = self.num_frames
-        if end is not None:
-            stop = first
-            while stop < self.num_frames and self.position(stop) < end - eps:
-                stop += 1
-        return range(first, stop)
+        positions = _Positions(self)
+        first = 0 if start is None else bisect.bisect_left(positions, start - eps)
+        stop = self.num_frames if end is None else bisect.bisect_left(positions, end - eps)
+        return range(first, max(first, stop))
 
     def keyframe_before(self, i: int) -> int:
         """The last keyframe at or before frame ``i`` (0 when there is none)."""
-        best = 0
-        for k in self.keyframes:
-            if k > i:
-                break
-            best = k
-        return best
+        k = bisect.bisect_right(self.keyframes, i)
+        return self.keyframes[k - 1] if k > 0 else 0
+
+
+class _Positions:
+    """Frame positions as a lazy sequence, for bisect (no list of floats per lookup)."""
+
+    def __init__(self, index: FrameIndex) -> None:
+        self.index = index
+
+    def __len__(self) -> int:
+        return self.index.num_frames
+
+    def __getitem__(self, i: int) -> float:
+        return self.index.position(i)
 
 
 def decode_packets(
@@ -154,13 +166,12 @@ def derive_pts(
     return [first + round(i * step) for i in range(len(raw))], "rate"
 
 
-def _file_signature(path: Path) -> tuple[str, int, int]:
-    stat = path.stat()
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns
-
-
-def index_video(path: str | Path) -> FrameIndex:
+def index_video(path: str | Path, on_frame: Callable[[], None] | None = None) -> FrameIndex:
     """Index a video file by decoding it once (cached per file while it is unchanged).
+
+    Args:
+        path: the video file.
+        on_frame: called once per decoded frame (a progress bar); not called on a cache hit.
 
     Raises:
         ClipNotFoundError, UnreadableClipError (both :class:`~vsr.video.errors.VideoError`):
@@ -169,12 +180,20 @@ def index_video(path: str | Path) -> FrameIndex:
     path = Path(path)
     if not path.exists():
         open_input_container(path)  # raises the standard "input not found" error
-    return _index_cached(*_file_signature(path))
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    index = _build_index(Path(key[0]), on_frame)
+    _cache[key] = index
+    while len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return index
 
 
-@lru_cache(maxsize=256)
-def _index_cached(resolved: str, size: int, mtime_ns: int) -> FrameIndex:
-    path = Path(resolved)
+def _build_index(path: Path, on_frame: Callable[[], None] | None) -> FrameIndex:
+    started = time.perf_counter()
     container = open_input_container(path)
     warnings: list[str] = []
     try:
@@ -190,6 +209,8 @@ def _index_cached(resolved: str, size: int, mtime_ns: int) -> FrameIndex:
                 if frame.is_corrupt:
                     corrupt.add(len(raw))
                 raw.append(frame.pts)
+                if on_frame is not None:
+                    on_frame()
         except av.FFmpegError as exc:  # a damaged tail: index what decoded
             warnings.append(f"stopped at a damaged part of the file ({exc})")
         time_base = stream.time_base or Fraction(1, 1000)
@@ -215,6 +236,8 @@ def _index_cached(resolved: str, size: int, mtime_ns: int) -> FrameIndex:
         path.name, len(pts), rule, "" if keys else " (frames recognised by count)",
         start_time, first_time,
     )
+    log.info("indexed %s: %d frames in %.1f s", path.name, len(pts),
+             time.perf_counter() - started)
     return FrameIndex(
         path=path, time_base=time_base, rate=rate, start_time=start_time, pts=tuple(pts),
         keys=keys, keyframes=tuple(keyframes) or (0,), corrupt=frozenset(corrupt), rule=rule,
@@ -223,7 +246,7 @@ def _index_cached(resolved: str, size: int, mtime_ns: int) -> FrameIndex:
 
 def clear_index_cache() -> None:
     """Forget every cached index (tests; files rewritten within one mtime tick)."""
-    _index_cached.cache_clear()
+    _cache.clear()
 
 
 __all__ = [

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vsr.video.errors import VideoError
+from vsr.video.index import index_video
 from vsr.video.output import atomic_output, output_kind
 from vsr.video.processors import FrameProcessor
 from vsr.video.progress import FrameProgress
@@ -100,6 +101,11 @@ def transcode(
     codec = codec or default_codec(output)
     started = time.perf_counter()
     with atomic_output(output, overwrite) as tmp:
+        if Path(input).is_file():
+            # Number every frame first (one decode without colour conversion), so frames are
+            # never lost to the container's timestamps; cached for the reader below.
+            with FrameProgress(f"indexing {Path(input).name}", None, quiet) as progress:
+                index_video(input, on_frame=progress.advance)
         reader = open_reader(input, start, end, fps)
         info = reader.info
         writer = None
