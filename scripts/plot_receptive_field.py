@@ -58,20 +58,15 @@ def load_model(checkpoint: Path | None, basicsr: Path | None, preset: str) -> ED
 
 
 def read_frames(folder: Path, start: int, count: int) -> torch.Tensor:
-    """``count`` consecutive images of ``folder`` (sorted by name) as ``(1, T, 3, H, W)``."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"frame folder not found: {folder} (pass --frames DIR)")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".bmp"})
+    """``count`` consecutive images of ``folder`` (natural order) as ``(1, T, 3, H, W)``."""
+    from vsr.video.files import list_images, read_images, require_dir
+
+    files = list_images(require_dir(folder, "frame folder", "Pass --frames DIR."))
     if len(files) < start + count:
         raise ValueError(
             f"{folder} has {len(files)} images; frames {start}..{start + count - 1} are needed"
         )
-    frames = []
-    for path in files[start : start + count]:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise ValueError(f"cannot read image {path}")
-        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    frames = read_images(files[start : start + count])
     arr = np.stack(frames).astype(np.float32) / 255.0
     return torch.from_numpy(arr).permute(0, 3, 1, 2)[None]
 

@@ -48,12 +48,13 @@ def load_model(checkpoint: Path | None, preset: str, trunk_conv: str) -> EDVR:
 
 
 def read_frames(folder: Path, count: int) -> torch.Tensor:
-    """The first ``count`` images of ``folder`` (sorted by name) as ``(1, T, 3, H, W)``."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".bmp"})
+    """The first ``count`` images of ``folder`` (natural order) as ``(1, T, 3, H, W)``."""
+    from vsr.video.files import list_images, read_images
+
+    files = list_images(folder)
     if len(files) < count:
         raise ValueError(f"{folder} has {len(files)} images, {count} are needed")
-    imgs = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in files[:count]]
-    arr = np.stack([cv2.cvtColor(i, cv2.COLOR_BGR2RGB) for i in imgs]).astype(np.float32) / 255
+    arr = read_images(files[:count]).astype(np.float32) / 255
     return torch.from_numpy(arr).permute(0, 3, 1, 2)[None]
 
 
