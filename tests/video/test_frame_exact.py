@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -32,7 +33,7 @@ from vsr.video import BicubicProcessor, VideoError, transcode
 from vsr.video.clips import VideoClip
 from vsr.video.colour import ColourInfo, frame_to_rgb, rgb_to_frame
 from vsr.video.files import list_images, list_videos, read_image
-from vsr.video.index import clear_index_cache, index_video
+from vsr.video.index import clear_index_cache, derive_pts, index_video
 from vsr.video.metadata import probe
 
 #: The rule each generated case must be indexed with.
@@ -355,3 +356,15 @@ def test_real_upscale_writes_every_frame_on_time_with_audio(name, tmp_path):
     source_audio = audio_span(path)
     if source_audio is not None:
         assert audio_span(out) is not None, f"{name}: audio lost"
+
+
+def test_timestamp_rules_on_raw_values():
+    tb, rate = Fraction(1, 1000), Fraction(25)
+    assert derive_pts([0, 40, 120, 160], rate, tb) == ([0, 40, 120, 160], "pts")  # VFR kept
+    # Decode-order values within a B-frame reordering: sorted.
+    assert derive_pts([1, 3, 4, 2, 6, 5], rate, tb) == ([1, 2, 3, 4, 5, 6], "sorted")
+    # Repeated, missing, or unique but far out of order (a spliced file): frame rate.
+    assert derive_pts([0, 40, 40, 120], rate, tb) == ([0, 40, 80, 120], "rate")
+    assert derive_pts([None, None, None], rate, tb) == ([0, 40, 80], "rate")
+    spliced = [*range(1000, 1000 + 40 * 20, 40), *range(0, 40 * 20, 40)]
+    assert derive_pts(spliced, rate, tb) == ([40 * i for i in range(40)], "rate")

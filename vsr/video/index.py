@@ -236,8 +236,10 @@ def _build_index(path: Path, on_frame: Callable[[], None] | None) -> FrameIndex:
         path.name, len(pts), rule, "" if keys else " (frames recognised by count)",
         start_time, first_time,
     )
-    log.info("indexed %s: %d frames in %.1f s", path.name, len(pts),
-             time.perf_counter() - started)
+    log.info("indexed %s: %d frames in %.1f s%s", path.name, len(pts),
+             time.perf_counter() - started,
+             "" if keys else " (timestamps cannot tell frames apart: random reads decode "
+             "from the start of the file, slow for long files)")
     return FrameIndex(
         path=path, time_base=time_base, rate=rate, start_time=start_time, pts=tuple(pts),
         keys=keys, keyframes=tuple(keyframes) or (0,), corrupt=frozenset(corrupt), rule=rule,

@@ -93,7 +93,9 @@ class VideoFileReader:
             s for s in self.container.streams if s.type in ("audio", "subtitle", "attachment")
         ]
         self.warnings = 0
-        self._copied: dict[int, int] = {}  # stream index -> last copied dts (no duplicates)
+        # Stream index -> (dts, file position) of the last copied packet: a seek retried
+        # from an earlier keyframe reads some packets again, which must not be copied twice.
+        self._copied: dict[int, tuple[int, int]] = {}
 
     @property
     def offset_seconds(self) -> float:
@@ -120,10 +122,11 @@ class VideoFileReader:
         time = _packet_time(packet)
         if time is not None and not self._in_segment(time):
             return
+        key = (packet.dts, packet.pos if packet.pos is not None else -1)
         last = self._copied.get(packet.stream.index)
-        if last is not None and packet.dts <= last:
+        if last is not None and key <= last:
             return  # already copied before a seek was retried
-        self._copied[packet.stream.index] = packet.dts
+        self._copied[packet.stream.index] = key
         self.on_packet(packet)
 
     def frames(self) -> Iterator[Frame]:
