@@ -175,6 +175,15 @@ def open_gop(folder: Path) -> Awkward:
     return Awkward(path, [i / RATE for i in range(FRAMES)], True, "open GOP")
 
 
+def open_gop_mp4(folder: Path) -> Awkward:
+    """Open GOPs in MP4, whose seek index counts in decode time: a seek for a leading
+    picture lands on the keyframe after it."""
+    path = folder / "opengop.mp4"
+    params = "open-gop=1:keyint=8:min-keyint=8:scenecut=0:bframes=3:b-adapt=0:b-pyramid=none"
+    _encode(path, "mp4", {"x264-params": params}, audio="aac")
+    return Awkward(path, [i / RATE for i in range(FRAMES)], True, "open GOP, MP4")
+
+
 def raw_h264(folder: Path) -> Awkward:
     """A raw H.264 stream: no timestamps at all ('rate' rule at the guessed 25 fps)."""
     path = folder / "raw.h264"
@@ -190,5 +199,6 @@ GENERATORS: dict[str, Callable[[Path], Awkward]] = {
     "duplicate_timestamps": duplicate_timestamps,
     "variable_rate": variable_rate,
     "open_gop": open_gop,
+    "open_gop_mp4": open_gop_mp4,
     "raw_h264": raw_h264,
 }

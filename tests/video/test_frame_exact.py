@@ -45,6 +45,7 @@ RULES = {
     "duplicate_timestamps": "rate",
     "variable_rate": "pts",
     "open_gop": "pts",
+    "open_gop_mp4": "pts",
     "raw_h264": "rate",
 }
 
