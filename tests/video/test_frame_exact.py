@@ -30,6 +30,7 @@ from vsr.data.frames import FrameFolderSource
 from vsr.data.videos import VideoSource
 from vsr.evaluation.datasets import find_clips
 from vsr.video import BicubicProcessor, VideoError, transcode
+from vsr.video.access import VideoFile
 from vsr.video.clips import VideoClip
 from vsr.video.colour import ColourInfo, frame_to_rgb, rgb_to_frame
 from vsr.video.files import list_images, list_videos, read_image
@@ -369,3 +370,30 @@ def test_timestamp_rules_on_raw_values():
     assert derive_pts([None, None, None], rate, tb) == ([0, 40, 80], "rate")
     spliced = [*range(1000, 1000 + 40 * 20, 40), *range(0, 40 * 20, 40)]
     assert derive_pts(spliced, rate, tb) == ([40 * i for i in range(40)], "rate")
+
+
+def test_a_seek_that_lands_late_is_retried_without_losing_audio(generated, tmp_path,
+                                                                monkeypatch):
+    """Demuxers whose index counts in decode time can land after the keyframe asked for;
+    the read is retried from earlier, and the audio read by the failed try is not kept."""
+    source = generated["edit_list"]
+    index = index_video(source.path)
+    real_open_at = VideoFile._open_at
+    tries: list[int | None] = []
+
+    def lands_late(self, keyframe):
+        tries.append(keyframe)
+        if keyframe is not None and len(tries) == 1:
+            later = index.keyframes[index.keyframes.index(keyframe) + 1]
+            return real_open_at(self, later)  # positioned one GOP too late
+        return real_open_at(self, keyframe)
+
+    monkeypatch.setattr(VideoFile, "_open_at", lands_late)
+    out = tmp_path / "cut.mkv"
+    assert transcode(source.path, out, BicubicProcessor(2), start=0.5).frames == 12
+    assert tries[0] == 8 and tries[1] is None  # the late try, then from the start
+    frames, times, _ = decode_output(out)
+    assert [nearest_pattern(f)[0] for f in frames] == list(range(12, 24))
+    first, last = audio_span(out)
+    source_first, source_last = audio_span(source.path)
+    assert first < 0.05 and abs(last - (source_last - 0.5)) < 0.05

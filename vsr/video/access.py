@@ -108,9 +108,10 @@ class VideoFile:
         """Yield ``(i, frame)`` for frames ``first <= i < stop`` in order.
 
         Args:
-            streams: other streams of the file to demux alongside (audio, subtitles); their
-                packets go to ``on_packet`` as they are read. Streams are those of a
-                container this object opened: pass their indices via ``stream.index``.
+            streams: other streams of the file to demux alongside (audio, subtitles), as
+                stream objects of any container of this file (matched by index); their
+                packets go to ``on_packet`` in file order, from the seek point on (a seek
+                that is retried forwards nothing from the failed attempt).
             tail_seconds: after the last frame, keep demuxing the other streams until their
                 packets are this far past it (audio stored later than its video).
             warn: receives messages about skipped packets.
@@ -204,24 +205,29 @@ class VideoFile:
         container = self._open_at(keyframe)
         video = container.streams.video[0]
         wanted = [video, *[container.streams[i] for i in stream_indices]]
-        tail_until: list[float | None] = [None]  # set once the last wanted frame is out
+        tail_until: float | None = None  # set once the last wanted frame is out
+        started = False  # the keyframe asked for has come out: this attempt holds
+        # Other streams' packets read before that: forwarded only if the attempt holds.
+        pending: list[av.Packet] = []
 
         def packets() -> Iterator[av.Packet]:
             for packet in container.demux(wanted):
-                done = tail_until[0] is not None
+                done = tail_until is not None
                 if packet.stream.index != video.index:
                     if on_packet is not None and packet.dts is not None:
-                        on_packet(packet)
+                        if started:
+                            on_packet(packet)
+                        else:
+                            pending.append(packet)
                 elif not done:
                     yield packet
                     continue
                 if done:
                     time = _packet_time(packet)
-                    if time is not None and time > tail_until[0]:
+                    if time is not None and time > tail_until:
                         return
 
         expected = keyframe or 0
-        started = False
         count = 0
         source = packets()
         try:
@@ -240,6 +246,9 @@ class VideoFile:
                     if i > expected:
                         raise _TooLate
                     started = True
+                    for packet in pending:
+                        on_packet(packet)  # type: ignore[misc]
+                    pending.clear()
                 elif i != expected:
                     raise _Lost
                 if frame.is_corrupt and i not in self.index.corrupt and keyframe is not None:
@@ -253,7 +262,7 @@ class VideoFile:
                 warn(f"stopped reading at a damaged part of the file ({exc})")
         if stream_indices and on_packet is not None:
             last = self.index.time(min(expected, self.num_frames) - 1)
-            tail_until[0] = last + tail_seconds
+            tail_until = last + tail_seconds
             for _ in source:  # drain: forwards the other streams' late packets
                 pass
 
