@@ -98,7 +98,8 @@ def _encode(
                 rewrite(k, packet)
             container.mux(packet)
         if sound is not None:
-            _mux_audio(container, sound, FRAMES / RATE + 1.0, audio_start)
+            # Audio outlasts the video by 2 s: all of it must be kept (not cut at the video).
+            _mux_audio(container, sound, FRAMES / RATE + 2.0, audio_start)
 
 
 BFRAMES = {"bf": "3", "g": "8", "keyint_min": "8"}

@@ -102,7 +102,7 @@ class VideoFile:
         *,
         streams: Sequence[Any] = (),
         on_packet: PacketSink | None = None,
-        tail_seconds: float = 0.0,
+        until: float | None = None,
         warn: Callable[[str], None] | None = None,
     ) -> Iterator[tuple[int, av.VideoFrame]]:
         """Yield ``(i, frame)`` for frames ``first <= i < stop`` in order.
@@ -112,8 +112,9 @@ class VideoFile:
                 stream objects of any container of this file (matched by index); their
                 packets go to ``on_packet`` in file order, from the seek point on (a seek
                 that is retried forwards nothing from the failed attempt).
-            tail_seconds: after the last frame, keep demuxing the other streams until their
-                packets are this far past it (audio stored later than its video).
+            until: after the last frame, keep demuxing the other streams until their packets
+                pass this time (seconds, stream clock): audio stored later than its video, or
+                longer than it; None: to the end of the file.
             warn: receives messages about skipped packets.
 
         Raises:
@@ -133,8 +134,8 @@ class VideoFile:
         stream_indices = [s.index for s in streams]
         for attempt, keyframe in enumerate(candidates):
             try:
-                for i, frame in self._run(keyframe, stream_indices, on_packet, tail_seconds,
-                                          stop, warn):
+                for i, frame in self._run(keyframe, stream_indices, on_packet, until, stop,
+                                          warn):
                     if i < next_wanted:
                         continue
                     yield i, frame
@@ -197,7 +198,7 @@ class VideoFile:
         keyframe: int | None,
         stream_indices: list[int],
         on_packet: PacketSink | None,
-        tail_seconds: float,
+        until: float | None,
         stop: int,
         warn: Callable[[str], None] | None,
     ) -> Iterator[tuple[int, av.VideoFrame]]:
@@ -205,14 +206,13 @@ class VideoFile:
         container = self._open_at(keyframe)
         video = container.streams.video[0]
         wanted = [video, *[container.streams[i] for i in stream_indices]]
-        tail_until: float | None = None  # set once the last wanted frame is out
+        done = False  # the last wanted frame is out: only the other streams' tail is read
         started = False  # the keyframe asked for has come out: this attempt holds
         # Other streams' packets read before that: forwarded only if the attempt holds.
         pending: list[av.Packet] = []
 
         def packets() -> Iterator[av.Packet]:
             for packet in container.demux(wanted):
-                done = tail_until is not None
                 if packet.stream.index != video.index:
                     if on_packet is not None and packet.dts is not None:
                         if started:
@@ -224,7 +224,7 @@ class VideoFile:
                     continue
                 if done:
                     time = _packet_time(packet)
-                    if time is not None and time > tail_until:
+                    if until is not None and time is not None and time > until:
                         return
 
         expected = keyframe or 0
@@ -261,8 +261,7 @@ class VideoFile:
             if warn is not None:
                 warn(f"stopped reading at a damaged part of the file ({exc})")
         if stream_indices and on_packet is not None:
-            last = self.index.time(min(expected, self.num_frames) - 1)
-            tail_until = last + tail_seconds
+            done = True
             for _ in source:  # drain: forwards the other streams' late packets
                 pass
 

@@ -137,7 +137,7 @@ class VideoFileReader:
         index = 0
         for i, frame in self.video_file.frames(
             self.frame_range.start, self.frame_range.stop, streams=streams,
-            on_packet=self._forward, tail_seconds=_TAIL_MARGIN_S, warn=self._warn,
+            on_packet=self._forward, until=self._stop_time(), warn=self._warn,
         ):
             if frame.is_corrupt:
                 self._warn(f"decoder reported a damaged frame at pts {frame.pts}")
@@ -146,6 +146,12 @@ class VideoFileReader:
             index += 1
         if self.warnings > _MAX_WARNINGS:
             log.warning("%s: %d decode warnings in total", self.info.path.name, self.warnings)
+
+    def _stop_time(self) -> float | None:
+        """Stream time after which no packet of the segment can come (None: end of file)."""
+        if self.end is None:
+            return None
+        return self.index.start_time + self.end + _TAIL_MARGIN_S
 
     def _in_segment(self, time: float) -> bool:
         base = self.index.start_time
