@@ -130,6 +130,27 @@ def test_per_frame_features_reused_across_windows_give_each_window_its_output() 
         model.restore(features, clip[1:2], 3)
 
 
+def test_aligning_fewer_frames_per_pass_gives_the_same_output() -> None:
+    """frames_per_alignment only changes how much is computed at once (memory)."""
+    model = build_edvr("tiny", num_frame=5).eval()
+    _perturb_offsets(model)
+    with torch.no_grad():  # a residual well above rounding, so a wrong order would show
+        model.heads["x2"].conv_last.weight.mul_(100)
+    frames = _frames(b=2, h=16, w=20, t=5)
+    with torch.no_grad():
+        features = model.extract_features(frames.flatten(0, 1))
+        whole = model.restore(features, frames[:, 2], 2, "blur")
+        for per_pass in (1, 2, 4):
+            part = model.restore(features, frames[:, 2], 2, "blur", frames_per_alignment=per_pass)
+            torch.testing.assert_close(part, whole, rtol=1e-4, atol=1e-4)
+        # The windows' frames really differ: a wrong frame order per pass would show.
+        swapped = model.restore(
+            [f.reshape(2, 5, *f.shape[1:]).flip(1).flatten(0, 1) for f in features],
+            frames[:, 2], 2, "blur", frames_per_alignment=2,
+        )
+        assert (swapped - whole).abs().max() > 1e-2
+
+
 def test_eval_mode_is_deterministic() -> None:
     model = _tiny().eval()
     frames = _frames(b=2, h=13, w=11)

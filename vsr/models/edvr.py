@@ -260,6 +260,7 @@ class EDVR(nn.Module):
         scale: int | torch.Tensor = 4,
         degradation: str | int | Sequence | torch.Tensor = "bicubic",
         strength: float | torch.Tensor | None = None,
+        frames_per_alignment: int | None = None,
     ) -> torch.Tensor:
         """The per-window part: align, fuse, reconstruct and upscale.
 
@@ -268,6 +269,8 @@ class EDVR(nn.Module):
                 window by window (frame ``j`` of window ``i`` at ``i*T + j``).
             centre: the windows' centre frames ``(B, 3, H, W)`` (upsampled and added).
             scale, degradation, strength: as :meth:`forward`.
+            frames_per_alignment: frames aligned per pass (None: all T at once); the same
+                result in less memory (see :meth:`PCDAlignment.forward`).
 
         Returns:
             ``(B, 3, scale*H, scale*W)``.
@@ -291,7 +294,8 @@ class EDVR(nn.Module):
         ci = self.center_frame_idx
         refs = [f.reshape(b, t, *f.shape[1:])[:, ci] for f in levels]
         # All (window, frame) pairs go through the alignment as one batch of B*T.
-        aligned = self.pcd_align(levels, projections, refs).reshape(b, t, -1, hp, wp)
+        aligned = self.pcd_align(levels, projections, refs, frames_per_alignment)
+        aligned = aligned.reshape(b, t, -1, hp, wp)
         self.check_offsets()
 
         feat = self.fusion(aligned if self.with_tsa else aligned.reshape(b, -1, hp, wp))

@@ -86,7 +86,11 @@ class PCDAlignment(nn.Module):
         ]
 
     def forward(
-        self, nbr: list[torch.Tensor], nbr_proj: list[torch.Tensor], ref: list[torch.Tensor]
+        self,
+        nbr: list[torch.Tensor],
+        nbr_proj: list[torch.Tensor],
+        ref: list[torch.Tensor],
+        frames_per_pass: int | None = None,
     ) -> torch.Tensor:
         """Align every neighbour to its sample's reference.
 
@@ -97,17 +101,50 @@ class PCDAlignment(nn.Module):
             ref: the three levels of each sample's reference frame, ``(B, C, h, w)``. The
                 reference halves of the convolutions over ``cat([..., ref])`` run once per
                 sample and are broadcast over its T frames.
+            frames_per_pass: align this many frames of every sample at a time (None: all
+                T at once). The result is the same; fewer frames per pass keep a smaller
+                working set (the offset branches hold about 7 feature maps per frame), which
+                lets a video pipeline use larger tiles in the same memory.
 
         Returns:
             ``(B*T, C, H, W)`` aligned features.
         """
+        b = ref[0].shape[0]
+        t = nbr[0].shape[0] // b
+        ref_proj = [
+            _conv_part(self.offset_conv1[f"l{i}"], ref[i - 1], 1, with_bias=False)
+            for i in (1, 2, 3)
+        ]
+        ref_cas = _conv_part(self.cas_offset_conv1, ref[0], 1, with_bias=False)
+        if frames_per_pass is None or frames_per_pass >= t:
+            return self._align(nbr, nbr_proj, ref_proj, ref_cas)
+        if frames_per_pass < 1:
+            raise ValueError(f"frames_per_pass must be >= 1 or None, got {frames_per_pass}")
+        passes = []
+        for j in range(0, t, frames_per_pass):
+            def frames(x: torch.Tensor, j: int = j) -> torch.Tensor:
+                per_sample = x.reshape(b, t, *x.shape[1:])[:, j : j + frames_per_pass]
+                return per_sample.reshape(-1, *x.shape[1:])
+
+            aligned = self._align(list(map(frames, nbr)), list(map(frames, nbr_proj)),
+                                  ref_proj, ref_cas)
+            passes.append(aligned.reshape(b, -1, *aligned.shape[1:]))
+        return torch.cat(passes, dim=1).reshape(b * t, *passes[0].shape[2:])
+
+    def _align(
+        self,
+        nbr: list[torch.Tensor],
+        nbr_proj: list[torch.Tensor],
+        ref_proj: list[torch.Tensor],
+        ref_cas: torch.Tensor,
+    ) -> torch.Tensor:
+        """:meth:`forward` for given reference halves of offset_conv1 and cas_offset_conv1."""
         up_offset: torch.Tensor | None = None
         up_feat: torch.Tensor | None = None
         feat = nbr[0]
         for i in (3, 2, 1):
             level = f"l{i}"
-            ref_proj = _conv_part(self.offset_conv1[level], ref[i - 1], 1, with_bias=False)
-            offset = self.lrelu(_add_per_sample(nbr_proj[i - 1], ref_proj))
+            offset = self.lrelu(_add_per_sample(nbr_proj[i - 1], ref_proj[i - 1]))
             if up_offset is None:
                 offset = self.lrelu(self.offset_conv2[level](offset))
             else:
@@ -126,8 +163,7 @@ class PCDAlignment(nn.Module):
                 up_feat = _upsample2x(feat)
         # cas_offset_conv1 convolves cat([feat, ref]): split the same way as offset_conv1.
         offset = _add_per_sample(
-            _conv_part(self.cas_offset_conv1, feat, 0, with_bias=True),
-            _conv_part(self.cas_offset_conv1, ref[0], 1, with_bias=False),
+            _conv_part(self.cas_offset_conv1, feat, 0, with_bias=True), ref_cas
         )
         offset = self.lrelu(self.cas_offset_conv2(self.lrelu(offset)))
         return self.lrelu(self.cas_dcnpack(feat, offset))
