@@ -8,7 +8,19 @@
    720-frame clip psd_testvideo.mp4 against its first 36 frames: streaming means the ratio
    stays close to 1 however long the video is.
 
-Run: ``python benchmarks/bench_upscale.py`` (``--help`` for the segment length, device).
+3. ``--table``: the resolution table. For 360p, 720p and 1080p inputs (real files) at x2
+   and x4, each run in its own process: seconds per frame (steady state: the median time
+   between consecutive output frames, decoding and encoding included), peak resident memory,
+   and the network's GFLOP per output frame (PyTorch's flop counter plus the deformable
+   operator's own formula). Measured in the same run: a plain 64->64 3x3 convolution's
+   throughput in fp32 and bf16 (oneDNN, channels-last), whose best gives the floor (the
+   network's FLOPs at that rate) and "x above the floor". ``old`` is the previous default
+   (fp32, untiled, glibc's default allocator); ``new`` is today's default (``--precision
+   auto --tile auto``). ``old`` runs under a 20 GB address-space limit so that a run that
+   needs more fails cleanly instead of waking the OOM killer.
+
+Run: ``python benchmarks/bench_upscale.py`` (``--help`` for the segment length, device);
+``python benchmarks/bench_upscale.py --table --skip-speed --skip-memory`` for the table.
 """
 
 from __future__ import annotations
@@ -98,6 +110,142 @@ def _memory(scale: int, short_end: float) -> None:
               f"{a['max_rss_mb'] / b['max_rss_mb']:.2f} (1.00 = no growth with length)")
 
 
+# One row of the resolution table, in a fresh process: its VmHWM is this run's peak alone.
+_TABLE_RUN = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+mode = {mode!r}
+if mode == "old":  # a run that needs more fails with MemoryError instead of an OOM kill
+    resource.setrlimit(resource.RLIMIT_AS, (20 * 2**30, 20 * 2**30))
+import numpy as np
+from vsr.inference import load_model
+from vsr.inference.runtime import keep_freed_memory, resolve_device, resolve_precision
+from vsr.inference.upscale import ModelProcessor
+from vsr.video import transcode
+if mode == "new":
+    keep_freed_memory()
+device = resolve_device("cpu")
+model = load_model(None, device)
+precision = resolve_precision("auto" if mode == "new" else "fp32", device)
+processor = ModelProcessor(model, {scale}, tile="auto" if mode == "new" else 0,
+                           precision=precision)
+stamps = []
+
+class Enough(Exception):
+    pass
+
+class Timed:
+    num_frames, scale = processor.num_frames, processor.scale
+    def __call__(self, windows):
+        out = processor(windows)
+        stamps.append(time.perf_counter())
+        if len(stamps) == {frames}:
+            raise Enough  # the output file is not needed, only the timings
+        return out
+
+error = None
+try:
+    transcode({src!r}, {out!r}, Timed(), overwrite=True)
+except Enough:
+    pass
+except (MemoryError, RuntimeError) as exc:
+    error = type(exc).__name__ + ": " + str(exc).splitlines()[0][:80]
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+steps = np.diff(stamps) if len(stamps) > 1 else np.array([float("nan")])
+plan = next(iter(processor._plans.values()), None)
+print(json.dumps({{"seconds": float(np.median(steps)), "peak_mb": int(hwm) / 1024,
+                  "precision": precision, "plan": str(plan), "error": error}}))
+"""
+
+#: (label, source, its width x height): real files at the table's resolutions.
+TABLE_INPUTS = [
+    ("240p", VIDEOS / "ffpy_in.mp4", (320, 240)),
+    ("360p", VIDEOS.parent / "lr_clips" / "realworld_000", (640, 360)),
+    ("720p", VIDEOS / "psd_testvideo.mp4", (1280, 720)),
+    ("1080p", VIDEOS / "psd_issue-236-split-copy.mkv", (1920, 1080)),
+]
+
+
+def _network_gflop(scale: int, width: int, height: int) -> float:
+    """GFLOP of the shipped network per output frame in steady state (one new frame's
+    features plus one window's restore), counted at 64x64 and scaled by the pixel count."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vsr.inference import load_model
+
+    model = load_model(None, torch.device("cpu"))
+    x = torch.rand(1, model.num_frames, 3, 64, 64)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        features = model.extract_features(x[0])
+        per_frame = counter.get_total_flops() / model.num_frames
+        model.restore(features, x[:, model.num_frames // 2], scale)
+    per_window = counter.get_total_flops() - per_frame * model.num_frames
+    return (per_frame + per_window) * (width * height) / (64 * 64) / 1e9
+
+
+def _conv_gflops() -> dict[str, float]:
+    """Throughput of a 64->64 3x3 convolution at 360x640, channels-last, per dtype."""
+    import torch
+
+    rates = {}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dtype, memory_format=torch.channels_last)
+        x = torch.rand(1, 64, 360, 640).to(dtype, memory_format=torch.channels_last)
+        with torch.inference_mode():
+            conv(x)
+            runs, start = 0, time.perf_counter()
+            while runs < 3 or time.perf_counter() - start < 2.0:
+                conv(x)
+                runs += 1
+        rates[name] = 2 * 64 * 64 * 9 * 360 * 640 * runs / (time.perf_counter() - start) / 1e9
+    return rates
+
+
+def _table(rows: list[str], scales: list[int], modes: list[str], frames: int) -> None:
+    from vsr.inference.runtime import cpu_has_native_bf16
+
+    rates = _conv_gflops()
+    best = max(rates, key=rates.get)
+    native = "native" if cpu_has_native_bf16() else "emulated"
+    print(f"3x3 conv 64->64 at 360x640: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 "
+          f"{rates['bf16']:.0f} GFLOP/s (bf16 {native} here); floor = network FLOPs at "
+          f"{rates[best]:.0f} GFLOP/s ({best})")
+    print(f"{'input':>12} {'scale':>5} {'run':>4} {'precision':>9} {'s/frame':>8} "
+          f"{'peak MB':>8} {'GFLOP':>7} {'x floor':>7} {'speed-up':>8}  tiling")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, src, (width, height) in TABLE_INPUTS:
+            if label not in rows:
+                continue
+            for scale in scales:
+                gflop = _network_gflop(scale, width, height)
+                floor = gflop / rates[best]
+                seconds = {}
+                for mode in modes:
+                    n = frames if mode == "new" or height < 1080 else min(frames, 3)
+                    code = _TABLE_RUN.format(repo=str(REPO), mode=mode, scale=scale,
+                                             src=str(src), out=f"{tmp}/out.mkv", frames=n)
+                    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                          text=True)
+                    lines = proc.stdout.strip().splitlines()
+                    if proc.returncode != 0 or not lines:
+                        print(f"{label:>12} x{scale:<4} {mode:>4}  failed (exit "
+                              f"{proc.returncode}): {proc.stderr.strip()[-200:]}")
+                        continue
+                    r = json.loads(lines[-1])
+                    if r["error"]:
+                        print(f"{label:>12} x{scale:<4} {mode:>4}  {r['error']} "
+                              f"(peak {r['peak_mb']:.0f} MB)")
+                        continue
+                    seconds[mode] = r["seconds"]
+                    speedup = (f"{seconds['old'] / r['seconds']:7.2f}x"
+                               if mode == "new" and "old" in seconds else "")
+                    print(f"{label + f' {width}x{height}':>12} x{scale:<4} {mode:>4} "
+                          f"{r['precision']:>9} {r['seconds']:8.2f} {r['peak_mb']:8.0f} "
+                          f"{gflop:7.0f} {r['seconds'] / floor:7.1f} {speedup:>8}  {r['plan']}",
+                          flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=0.5,
@@ -108,6 +256,13 @@ def main() -> None:
                    help="bicubic factor for the memory runs (1 keeps 720 frames fast to encode)")
     p.add_argument("--skip-speed", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--table", action="store_true", help="the resolution table (slow: minutes)")
+    p.add_argument("--rows", default="360p,720p,1080p",
+                   help="inputs of the table: " + ",".join(r[0] for r in TABLE_INPUTS))
+    p.add_argument("--scales", default="2,4", help="scales of the table")
+    p.add_argument("--modes", default="old,new", help="old (previous default), new, or both")
+    p.add_argument("--frames", type=int, default=5,
+                   help="output frames per table run (old runs at 1080p: at most 3)")
     args = p.parse_args()
     if not VIDEOS.is_dir():
         sys.exit(f"benchmark videos not found in {VIDEOS.resolve()} (../shared/data/videos)")
@@ -116,6 +271,9 @@ def main() -> None:
         _memory(args.memory_scale, short_end=35.5 / 29.97)
     if not args.skip_speed:
         _speed(args.seconds, args.device, args.batch)
+    if args.table:
+        _table(args.rows.split(","), [int(x) for x in args.scales.split(",")],
+               args.modes.split(","), args.frames)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from vsr.conditions import DEGRADATIONS
 from vsr.inference.checkpoint import load_model
@@ -32,6 +33,7 @@ from vsr.inference.tiling import (
     plan_tile,
     tile_grid,
     tiled_forward,
+    work_ratio,
 )
 from vsr.video import BicubicProcessor, TranscodeResult, VideoError, process_frames, transcode
 from vsr.video.reader import Frame, open_reader
@@ -53,6 +55,10 @@ class _NetworkCosts:
     extract: LinearCost  # extract_features of one frame
     restore: LinearCost  # restore of the windows from their frames' features
     kept_per_pixel: float  # bytes of one frame's features, per pixel
+    # FLOPs per input pixel: one frame's features, one call's restore, the whole network.
+    extract_flops: float
+    restore_flops: float
+    whole_flops: float
 
 
 #: Costs measured per model (and device, precision, scale, windows per call), so processors
@@ -148,9 +154,9 @@ class ModelProcessor:
         return torch.full((batch,), self.strength, device=self.device)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The whole network on windows ``x`` (N, T, 3, h, w)."""
-        with autocast(self.precision, self.device):
-            return self.model(x, self.scale, self.degradation, self._strength(x.shape[0])).float()
+        """The whole network on windows ``x`` (N, T, 3, h, w) (its ``forward``, in parts)."""
+        n, t = x.shape[:2]
+        return self._restore(self._extract(x.flatten(0, 1)), x[:, t // 2])
 
     def _extract(self, frames: torch.Tensor) -> list[torch.Tensor]:
         with autocast(self.precision, self.device):
@@ -159,8 +165,11 @@ class ModelProcessor:
     def _restore(self, features: list[torch.Tensor], centre: torch.Tensor) -> torch.Tensor:
         n = centre.shape[0]
         with autocast(self.precision, self.device):
+            # One frame aligned at a time: the same result, a smaller working set (larger
+            # tiles fit the same memory).
             out = self.model.restore(
-                features, centre, self.scale, self.degradation, self._strength(n)
+                features, centre, self.scale, self.degradation, self._strength(n),
+                frames_per_alignment=1,
             )
         return out.float()
 
@@ -218,35 +227,53 @@ class ModelProcessor:
         if h * w <= PROBE_SIZES[-1][0] * PROBE_SIZES[-1][1]:
             # No larger than the probe: measuring would take as much memory as running it.
             return None, self.reuse_features
-        # Estimates get a margin for what the linear fit of two probes misses (padding to
-        # the pyramid's grid, pooling sizes, the allocator's rounding, oneDNN's scratch).
-        budget = (self.max_memory or default_budget(self.device)) / ESTIMATE_MARGIN
-        t, s, overlap = self.num_frames, self.scale, self.tile_overlap
-        costs = self._costs(n)
-        padded = -(-h // GRID) * GRID * (-(-w // GRID) * GRID)
+        budget = self.max_memory or default_budget(self.device)
+        overlap, costs = self.tile_overlap, self._costs(n)
+        plans = []  # (estimated FLOPs per call, tile, reuse)
+        for reuse in (True, False) if self.reuse_features else (False,):
+            try:
+                tile = plan_tile(h, w, overlap, lambda ch, cw, reuse=reuse: self.estimate_peak(
+                    n, h, w, (ch, cw), reuse) <= budget)
+            except ValueError:
+                continue  # not even a small tile fits this way
+            area = h * w * work_ratio(h, w, tile, overlap)
+            if reuse:
+                work = costs.extract_flops * h * w + costs.restore_flops * area
+            else:
+                work = costs.whole_flops * area
+            plans.append((work, tile, reuse))
+        if not plans:
+            need = self.estimate_peak(n, h, w, (16 + 2 * overlap,) * 2, False) / 2**30
+            raise InferenceError(
+                f"--max-memory {budget / 2**30:.2f} GB is too small for {w}x{h} frames at "
+                f"x{self.scale}: even the smallest tile needs about {need:.2f} GB; raise "
+                "--max-memory"
+            )
+        # Kept features save work, but may force small tiles whose context costs more.
+        _, tile, reuse = min(plans, key=lambda plan: plan[0])
+        return tile, reuse
+
+    def estimate_peak(
+        self, n: int, h: int, w: int, context: tuple[int, int], reuse: bool
+    ) -> int:
+        """Estimated peak bytes of a call on ``n`` windows of ``h`` x ``w`` frames whose
+        tiles see ``context`` = (height, width) input pixels, with or without kept features.
+
+        Includes a margin for what the linear fit of two probes misses (padding to the
+        pyramid's grid, pooling sizes, the allocator's rounding, oneDNN's scratch).
+        """
+        t, s, costs = self.num_frames, self.scale, self._costs(n)
         # The windows in float32, and the upscaled frames: the float32 result, its uint8
         # copy and the array handed on.
-        output = n * t * 3 * h * w * 4 + n * 3 * s * s * h * w * (4 + 1 + 1)
-        if self.reuse_features:
-            # Kept: the frames of this call's windows plus one arriving.
-            fixed = costs.kept_per_pixel * padded * (t + n) + costs.extract(padded) + output
-            try:
-                return plan_tile(
-                    h, w, overlap, lambda ch, cw: fixed + costs.restore(ch * cw) <= budget
-                ), True
-            except ValueError:
-                pass  # whole-frame features do not fit: run everything per tile
-        try:
-            return plan_tile(
-                h, w, overlap, lambda ch, cw: output + costs.whole(ch * cw) <= budget
-            ), False
-        except ValueError:
-            need = ESTIMATE_MARGIN * (output + costs.whole((16 + 2 * overlap) ** 2)) / 2**30
-            raise InferenceError(
-                f"--max-memory {ESTIMATE_MARGIN * budget / 2**30:.2f} GB is too small for "
-                f"{w}x{h} frames at x{s}: even the smallest tile needs about {need:.2f} GB; "
-                "raise --max-memory"
-            ) from None
+        fixed = n * t * 3 * h * w * 4 + n * 3 * s * s * h * w * (4 + 1 + 1)
+        pixels = context[0] * context[1]
+        if not reuse:
+            return int(ESTIMATE_MARGIN * (fixed + costs.whole(pixels)))
+        padded = -(-h // GRID) * GRID * (-(-w // GRID) * GRID)
+        # Kept: the features of this call's frames plus one arriving, and the whole-frame
+        # pass that computes a new frame's.
+        kept = costs.kept_per_pixel * padded * (t + n) + costs.extract(padded)
+        return int(ESTIMATE_MARGIN * (fixed + kept + costs.restore(pixels)))
 
     def _costs(self, n: int) -> _NetworkCosts:
         """Measured memory of the network's parts for ``n`` windows (once per model)."""
@@ -270,7 +297,18 @@ class ModelProcessor:
                 [f.repeat(n * t, 1, 1, 1) for f in self._extract(frames(h, w, 1))],
                 frames(h, w, n),
             ), PROBE_SIZES)
-        known[key] = _NetworkCosts(whole, extract, restore, kept_per_pixel)
+            # FLOPs grow with the pixels exactly (convolutions): one count per part.
+            with FlopCounterMode(display=False) as counted:
+                features = self._extract(frames(h, w, 1))
+            extract_flops = counted.get_total_flops() / (h * w)
+            with FlopCounterMode(display=False) as counted:
+                self._restore([f.repeat(n * t, 1, 1, 1) for f in features], frames(h, w, n))
+            restore_flops = counted.get_total_flops() / (h * w)
+        known[key] = _NetworkCosts(
+            whole, extract, restore, kept_per_pixel,
+            extract_flops=extract_flops, restore_flops=restore_flops,
+            whole_flops=restore_flops + n * t * extract_flops,
+        )
         return known[key]
 
     @torch.inference_mode()
