@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="context around each tile, input pixels (default %(default)s)")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
                    help="memory budget for --tile auto, e.g. 3G (default: half the free "
-                        "memory, at most 3G on the CPU; 80%% of free GPU memory)")
+                        "memory, at most 2G on the CPU; 80%% of free GPU memory)")
     p.add_argument("--batch", type=int, default=1, help="windows per forward pass")
     p.add_argument("--window-padding", default="reflect", choices=PADDINGS,
                    help="how temporal windows are padded at the clip ends (as in validation)")
@@ -59,8 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, default=18, help="constant quality (lower is better)")
     p.add_argument("--pix-fmt", default=None,
                    help="output pixel format (default yuv420p, or the input's 4:4:4/4:2:2)")
-    p.add_argument("--start", type=float, default=None, help="first second to process")
-    p.add_argument("--end", type=float, default=None, help="second to stop at (exclusive)")
+    p.add_argument("--start", type=float, default=None,
+                   help="start position in seconds from the start of the file (as ffmpeg -ss)")
+    p.add_argument("--end", type=float, default=None,
+                   help="end position in seconds from the start of the file, exclusive "
+                        "(as ffmpeg -to)")
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of a folder-of-frames input (default 25)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")

@@ -28,10 +28,11 @@ from vsr.inference.errors import InferenceError
 #: Share of the available memory a run uses by default: the rest stays free for the decoder,
 #: the encoder's look-ahead, the OS page cache and other programs.
 DEFAULT_MEMORY_FRACTION = 0.5
-#: Cap of the default CPU budget. Past a few GB the tiles are so large that the context
-#: overlap costs little (a full-width 1080p strip of 256 rows: 11 % extra work), so more
-#: memory buys almost no speed; a modest cap keeps a default run well under 4 GB.
-DEFAULT_CPU_BUDGET_CAP = 3 * 2**30
+#: Cap of the default CPU budget for the network's tensors. Past ~2 GB the tiles are so large
+#: that their context costs little (1080p at x2: about 16 % extra work at 2 GB, 10 % at 3 GB),
+#: so more memory buys little speed, while the decoder, the encoder (1.3 GB for 4K output,
+#: 3.3 GB for 8K) and the libraries need their share of a 4 GB run.
+DEFAULT_CPU_BUDGET_CAP = 2 * 2**30
 #: GPU memory is the run's own: most of the free memory may be used.
 DEFAULT_CUDA_FRACTION = 0.8
 
