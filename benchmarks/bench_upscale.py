@@ -128,7 +128,7 @@ device = resolve_device("cpu")
 model = load_model(None, device)
 precision = resolve_precision("auto" if mode == "new" else "fp32", device)
 processor = ModelProcessor(model, {scale}, tile="auto" if mode == "new" else 0,
-                           precision=precision)
+                           precision=precision, max_memory={max_memory!r})
 stamps = []
 
 class Enough(Exception):
@@ -202,7 +202,9 @@ def _conv_gflops() -> dict[str, float]:
     return rates
 
 
-def _table(rows: list[str], scales: list[int], modes: list[str], frames: int) -> None:
+def _table(
+    rows: list[str], scales: list[int], modes: list[str], frames: int, max_memory: int | None
+) -> None:
     from vsr.inference.runtime import cpu_has_native_bf16
 
     rates = _conv_gflops()
@@ -224,7 +226,8 @@ def _table(rows: list[str], scales: list[int], modes: list[str], frames: int) ->
                 for mode in modes:
                     n = frames if mode == "new" or height < 1080 else min(frames, 3)
                     code = _TABLE_RUN.format(repo=str(REPO), mode=mode, scale=scale,
-                                             src=str(src), out=f"{tmp}/out.mkv", frames=n)
+                                             src=str(src), out=f"{tmp}/out.mkv", frames=n,
+                                             max_memory=max_memory)
                     proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
                                           text=True)
                     lines = proc.stdout.strip().splitlines()
@@ -261,6 +264,8 @@ def main() -> None:
                    help="inputs of the table: " + ",".join(r[0] for r in TABLE_INPUTS))
     p.add_argument("--scales", default="2,4", help="scales of the table")
     p.add_argument("--modes", default="old,new", help="old (previous default), new, or both")
+    p.add_argument("--max-memory", default=None,
+                   help="the new runs' --max-memory, e.g. 1.2G (default: vsr-upscale's)")
     p.add_argument("--frames", type=int, default=5,
                    help="output frames per table run (old runs at 1080p: at most 3)")
     args = p.parse_args()
@@ -272,8 +277,11 @@ def main() -> None:
     if not args.skip_speed:
         _speed(args.seconds, args.device, args.batch)
     if args.table:
+        from vsr.inference.memory import parse_size
+
+        budget = parse_size(args.max_memory) if args.max_memory else None
         _table(args.rows.split(","), [int(x) for x in args.scales.split(",")],
-               args.modes.split(","), args.frames)
+               args.modes.split(","), args.frames, budget)
 
 
 if __name__ == "__main__":

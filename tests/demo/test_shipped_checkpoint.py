@@ -57,13 +57,11 @@ def test_shipped_weights_in_bf16_keep_the_quality_of_fp32(scale: int, degradatio
     truth = demo.make_clip(demo.sample_image("astronaut"), 5, (96, 72))
     low, _ = degrade(truth, scale, degradation)
     model = load_model()
-    results = {}
+    outputs, results = {}, {}
     for precision in ("fp32", "bf16"):
-        out = upscale_frames(model, low, scale, degradation, precision=precision)
+        outputs[precision] = upscale_frames(model, low, scale, degradation, precision=precision)
         results[precision] = np.mean(
-            [psnr(o, t, y_channel=True) for o, t in zip(out, truth, strict=True)]
+            [psnr(o, t, y_channel=True) for o, t in zip(outputs[precision], truth, strict=True)]
         )
-        if precision == "bf16":
-            assert not np.array_equal(out, previous)  # bf16 really ran: not the fp32 output
-        previous = out
+    assert not np.array_equal(outputs["bf16"], outputs["fp32"])  # bf16 really ran
     assert abs(results["bf16"] - results["fp32"]) <= 0.05, results

@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
-import vsr
 from vsr.inference.errors import CheckpointError
+from vsr.resources import CHECKPOINT_DIR
 
 FORMAT = "vsr-edvr"
 VERSION = 1
-#: The shipped default weights, relative to the repository / installation root.
-DEFAULT_CHECKPOINT = Path(vsr.__file__).resolve().parents[1] / "checkpoints" / "vsr_tiny.pt"
+#: The shipped default weights (inside an installed wheel, or in a checkout's checkpoints/).
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "vsr_tiny.pt"
 
 
 def save_model_file(model: torch.nn.Module, path: str | Path, meta: dict | None = None) -> Path:

@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="context around each tile, input pixels (default %(default)s)")
     p.add_argument("--max-memory", type=_size, default=None, metavar="SIZE",
                    help="memory budget for --tile auto, e.g. 3G (default: half the free "
-                        "memory, at most 2G on the CPU; 80%% of free GPU memory)")
+                        "memory, at most 1.5G on the CPU; 80%% of free GPU memory)")
     p.add_argument("--batch", type=int, default=1, help="windows per forward pass")
     p.add_argument("--window-padding", default="reflect", choices=PADDINGS,
                    help="how temporal windows are padded at the clip ends (as in validation)")

@@ -28,11 +28,12 @@ from vsr.inference.errors import InferenceError
 #: Share of the available memory a run uses by default: the rest stays free for the decoder,
 #: the encoder's look-ahead, the OS page cache and other programs.
 DEFAULT_MEMORY_FRACTION = 0.5
-#: Cap of the default CPU budget for the network's tensors. Past ~2 GB the tiles are so large
-#: that their context costs little (1080p at x2: about 16 % extra work at 2 GB, 10 % at 3 GB),
-#: so more memory buys little speed, while the decoder, the encoder (1.3 GB for 4K output,
-#: 3.3 GB for 8K) and the libraries need their share of a 4 GB run.
-DEFAULT_CPU_BUDGET_CAP = 2 * 2**30
+#: Cap of the default CPU budget for the network's tensors. At 1.5 GB the tiles are already so
+#: large that their context costs little (1080p at x2: 10 % extra work, 8 % at 2 GB), so more
+#: memory buys little speed, while the process itself (~1 GB) and the encoder (1.3 GB for 4K
+#: output, 3.3 GB for 8K) need their share: measured at 1080p x2, a run peaks at 3.7 GB with
+#: this cap and at 4.8 GB with 2 GB.
+DEFAULT_CPU_BUDGET_CAP = 3 * 2**29  # 1.5 GiB
 #: GPU memory is the run's own: most of the free memory may be used.
 DEFAULT_CUDA_FRACTION = 0.8
 

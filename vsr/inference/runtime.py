@@ -106,9 +106,9 @@ def autocast(precision: str, device: torch.device) -> AbstractContextManager:
 
     dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
     if precision in dtypes and device.type in ("cuda", "cpu"):
-        # Convolutions and the deformable operator run in bf16/fp16 (fp32 accumulation);
-        # autocast keeps the ops that need range or precision (softmax, interpolation of
-        # the base image, the final sum) in fp32.
+        # Convolutions, linear layers and the deformable operator run in bf16/fp16 with
+        # fp32 accumulation; what autocast does not list stays fp32, notably the bicubic
+        # base image and its sum with the network's residual.
         return torch.autocast(device.type, dtype=dtypes[precision])
     return nullcontext()
 

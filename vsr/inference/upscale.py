@@ -82,8 +82,9 @@ class ModelProcessor:
     of the memory free when the first frame arrives, see :mod:`vsr.inference.memory`). The
     peaks of the network's parts are measured on two small probe runs and extrapolated per
     pixel; kept features, the per-frame pass, a tile's run and the output frame must fit
-    together. When the kept features of whole frames do not fit, the whole network runs per
-    tile instead (no reuse, about 20 % more work, memory bounded by the tile alone).
+    together. The other way is the whole network per tile (memory bounded by the tile
+    alone, but every window recomputes its frames' features): of the two, the planner takes
+    the one with less work (FLOPs, context overlap included) that fits.
 
     On the CPU the model's weights are switched to the channels-last memory format (the
     same values): oneDNN then runs every convolution in its native layout.
@@ -155,8 +156,7 @@ class ModelProcessor:
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """The whole network on windows ``x`` (N, T, 3, h, w) (its ``forward``, in parts)."""
-        n, t = x.shape[:2]
-        return self._restore(self._extract(x.flatten(0, 1)), x[:, t // 2])
+        return self._restore(self._extract(x.flatten(0, 1)), x[:, x.shape[1] // 2])
 
     def _extract(self, frames: torch.Tensor) -> list[torch.Tensor]:
         with autocast(self.precision, self.device):
