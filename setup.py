@@ -18,9 +18,11 @@ Build against the installed torch, without build isolation:
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 # torch guesses CUDA_HOME from the directory of the first `nvcc` on PATH; a wrapper script in
 # /usr/local/bin then makes it /usr/local, where the CUDA libraries are not. Prefer the
@@ -111,7 +113,31 @@ def extension():
     )
 
 
+class BuildPyWithResources(build_py):
+    """Also copy the Hydra configs and the shipped weights into the package of a wheel.
+
+    ``conf/`` and ``checkpoints/`` live at the top of the repository (where users and Hydra's
+    docs expect them); a wheel has no such place, so they travel as ``vsr/conf`` and
+    ``vsr/checkpoints`` (``vsr.resources`` looks there first). An editable install keeps
+    reading the repository's own copies, so nothing is copied for it.
+    """
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        package = Path(self.build_lib) / "vsr"
+        shutil.copytree(ROOT / "conf", package / "conf", dirs_exist_ok=True)
+        weights = package / "checkpoints"
+        weights.mkdir(parents=True, exist_ok=True)
+        for path in [*(ROOT / "checkpoints").glob("*.pt"), ROOT / "checkpoints" / "README.md"]:
+            shutil.copy2(path, weights / path.name)
+
+
 setup(
     ext_modules=[extension()],
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    cmdclass={
+        "build_ext": BuildExtension.with_options(use_ninja=True),
+        "build_py": BuildPyWithResources,
+    },
 )

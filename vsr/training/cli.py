@@ -10,14 +10,14 @@ Examples::
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-#: The config tree (``conf/`` at the repository root), absolute so the console script works
-#: from any directory.
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+from vsr.resources import CONFIG_DIR as _CONFIGS
+
+#: The config tree (in the installed package, or ``conf/`` of a checkout), absolute so the
+#: console script works from any directory.
+CONFIG_DIR = str(_CONFIGS)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
