@@ -147,7 +147,7 @@ class ModelProcessor:
         self._features: dict[bytes, list[torch.Tensor]] = {}
         # The tiling chosen for a (windows, height, width) input: (tile size or None, reuse).
         self._plans: dict[tuple[int, int, int], tuple[TileSize | None, bool]] = {}
-        self._out: torch.Tensor | None = None  # the upscaled frames, reused across calls
+        self._out: torch.Tensor | None = None  # tiled calls write here (reused)
 
     def _strength(self, batch: int) -> torch.Tensor | None:
         if self.strength is None:
@@ -318,10 +318,12 @@ class ModelProcessor:
         x = x.permute(0, 1, 4, 2, 3).float().div_(255.0)  # (N, T, 3, H, W) in [0, 1]
         n, _, _, h, w = x.shape
         tile, reuse = self._plan(n, h, w)
-        shape = (n, 3, self.scale * h, self.scale * w)
-        if self._out is None or self._out.shape != shape:
-            self._out = None  # a new size: free the old buffer before the new one is made
-            self._out = torch.empty(shape, device=self.device)
+        if needs_tiling(tile, h, w):
+            # Tiles are written into one frame buffer, kept for the next call.
+            shape = (n, 3, self.scale * h, self.scale * w)
+            if self._out is None or self._out.shape != shape:
+                self._out = None  # a new size: free the old buffer before the new one is made
+                self._out = torch.empty(shape, device=self.device)
         if reuse:
             features = self._features_of(windows, x)
             centre = x[:, self.num_frames // 2]
