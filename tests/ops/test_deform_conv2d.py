@@ -1,4 +1,11 @@
-"""vsr.ops.deform_conv2d against torchvision's operator and a float64 loop reference."""
+"""vsr.ops.deform_conv2d against torchvision's operator and a float64 loop reference.
+
+Every case runs on each ``device`` (tests/ops/conftest.py: the CPU, and CUDA where there is
+a GPU and the extension has CUDA kernels) against references computed on the CPU, so the
+CUDA kernels are checked against the CPU ones too. A few tests are for one device only: the
+CPU kernel's bfloat16 sums and thread-count invariance, the CUDA kernels' float16, atomic
+backward and chunked batches.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +28,16 @@ CONFIGS = [
     (1, 1, 3, (3, 2), (2, 1), (0, 0), (2, 1)),
     (33, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
     (0, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1)),
+    (37, 2, 3, (3, 3), (1, 1), (1, 1), (1, 1)),
 ]
+
+#: The CUDA kernels add gradient terms with atomics (in any order) and fuse multiply-adds,
+#: so they match the CPU references to looser bounds than the CPU kernel does.
+CUDA_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-3}
+
+
+def tolerance(tol: float, device: str, dtype: torch.dtype) -> float:
+    return tol if device == "cpu" else max(tol, CUDA_TOLERANCE[dtype])
 
 
 def make_case(
@@ -67,8 +83,11 @@ def make_case(
     )
 
 
-def run_with_grads(op, case):
-    leaves = {k: v.clone().requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
+def run_with_grads(op, case, device="cpu"):
+    """Output and gradients of ``op`` on ``device`` (returned on the CPU)."""
+    leaves = {
+        k: v.to(device, copy=True).requires_grad_() for k, v in case.items() if torch.is_tensor(v)
+    }
     args = {**case, **leaves}
     out = op(
         args["input"],
@@ -81,15 +100,17 @@ def run_with_grads(op, case):
         args["mask"],
     )
     # A non-uniform upstream gradient, so every output element matters differently.
-    upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
-    out.backward(upstream)
-    grads = {k: v.grad for k, v in leaves.items()}
-    return out.detach(), grads
+    upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
+    out.backward(upstream.reshape(out.shape))
+    grads = {k: v.grad.cpu() for k, v in leaves.items()}
+    return out.detach().cpu(), grads
 
 
-def assert_matches_torchvision(case, tol):
-    ours, our_grads = run_with_grads(deform_conv2d, case)
+def assert_matches_torchvision(case, tol, device="cpu"):
+    """Ours on ``device`` against torchvision on the CPU: outputs and every gradient."""
+    ours, our_grads = run_with_grads(deform_conv2d, case, device)
     ref, ref_grads = run_with_grads(torchvision.ops.deform_conv2d, case)
+    tol = tolerance(tol, device, ref.dtype)
     torch.testing.assert_close(ours, ref, rtol=tol, atol=tol)
     assert our_grads.keys() == ref_grads.keys()
     for name in ref_grads:
@@ -105,15 +126,15 @@ def assert_matches_torchvision(case, tol):
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
 @pytest.mark.parametrize("use_mask", [True, False], ids=["mask", "nomask"])
 @pytest.mark.parametrize("use_bias", [True, False], ids=["bias", "nobias"])
-def test_matches_torchvision_float64(config, use_mask, use_bias):
+def test_matches_torchvision_float64(config, use_mask, use_bias, device):
     case = make_case(*config, dtype=torch.float64, use_mask=use_mask, use_bias=use_bias)
-    assert_matches_torchvision(case, tol=1e-10)
+    assert_matches_torchvision(case, tol=1e-10, device=device)
 
 
 @pytest.mark.parametrize("config", CONFIGS[:5], ids=lambda c: "-".join(map(str, c)))
-def test_matches_torchvision_float32(config):
+def test_matches_torchvision_float32(config, device):
     case = make_case(*config, dtype=torch.float32)
-    assert_matches_torchvision(case, tol=1e-5)
+    assert_matches_torchvision(case, tol=1e-5, device=device)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +143,7 @@ def test_matches_torchvision_float32(config):
     # kernel's unrolled channel loops.
     [(16, 8), (16, 4), (64, 8), (32, 2), (64, 2)],
 )
-def test_large_blocks_and_many_positions_float32(channels: int, offset_groups: int):
+def test_large_blocks_and_many_positions_float32(channels: int, offset_groups: int, device):
     # More output positions than one CPU block (256), so block boundaries are exercised.
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(2, channels, 50, 60, generator=gen)
@@ -139,7 +160,7 @@ def test_large_blocks_and_many_positions_float32(channels: int, offset_groups: i
         dilation=(1, 1),
         mask=mask,
     )
-    assert_matches_torchvision(case, tol=2e-4)
+    assert_matches_torchvision(case, tol=2e-4, device=device)
 
 
 def _bf16_case(channels: int, offset_groups: int, seed: int = 4) -> dict:
@@ -164,7 +185,7 @@ def _as(case: dict, dtype) -> dict:
 
 @pytest.mark.parametrize("channels, offset_groups", [(16, 4), (24, 8), (64, 2), (6, 3)])
 def test_bfloat16_matches_float32_kernel_and_torchvision(channels: int, offset_groups: int):
-    """bf16 in and out, float32 sums: the same inputs (bf16 values) through the float32
+    """CPU: bf16 in and out, float32 sums: the same inputs (bf16 values) through the float32
     kernel and torchvision give the same output and gradients to bf16 rounding."""
     case = _bf16_case(channels, offset_groups)
     ours, our_grads = run_with_grads(deform_conv2d, _as(case, torch.bfloat16))
@@ -182,7 +203,7 @@ def test_bfloat16_matches_float32_kernel_and_torchvision(channels: int, offset_g
 
 
 def test_bfloat16_sums_in_float32():
-    """Offsets send all 4096 positions of a 1x1 kernel to pixel (0, 0), so its input gradient
+    """CPU: offsets send all 4096 positions of a 1x1 kernel to pixel (0, 0), so its input gradient
     is a sum of 4096 ones: summed in bf16 it would stall at 256 (256 + 1 rounds back to
     256), summed in float32 (then rounded once) it is exact."""
     x = torch.ones(1, 1, 64, 64, dtype=torch.bfloat16, requires_grad=True)
@@ -196,9 +217,9 @@ def test_bfloat16_sums_in_float32():
     assert weight.grad.item() == 4096.0
 
 
-def test_non_contiguous_inputs():
+def test_non_contiguous_inputs(device):
     case = make_case(2, 1, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
-    contiguous = run_with_grads(deform_conv2d, case)
+    contiguous = run_with_grads(deform_conv2d, case, device)
     # Same values, other memory layouts: channels-last input, transposed-then-back offset.
     case_nc = dict(case)
     case_nc["input"] = case["input"].to(memory_format=torch.channels_last)
@@ -206,31 +227,35 @@ def test_non_contiguous_inputs():
     case_nc["mask"] = case["mask"].transpose(2, 3).contiguous().transpose(2, 3)
     case_nc["weight"] = case["weight"].permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
     assert not case_nc["offset"].is_contiguous()
-    out, grads = run_with_grads(deform_conv2d, case_nc)
+    # (.to(device) keeps these layouts: it preserves strides of dense tensors.)
+    out, grads = run_with_grads(deform_conv2d, case_nc, device)
     torch.testing.assert_close(out, contiguous[0], rtol=1e-12, atol=1e-12)
     for name, grad in grads.items():
         torch.testing.assert_close(grad, contiguous[1][name], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
-def test_offset_and_mask_as_slices_of_one_tensor(layout):
+def test_offset_and_mask_as_slices_of_one_tensor(layout, device):
     """DCNv2Pack's case: both are channel slices of one convolution's output (read in place)."""
     case = make_case(3, 1, 2, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
     offset_channels = case["offset"].shape[1]
-    raw = torch.cat([case["offset"], case["mask"]], 1)
+    raw = torch.cat([case["offset"], case["mask"]], 1).to(device)
     if layout == "channels_last":
         raw = raw.contiguous(memory_format=torch.channels_last)
     raw.requires_grad_()
     offset, mask = raw.split([offset_channels, raw.shape[1] - offset_channels], 1)
     assert not offset.is_contiguous() and not mask.is_contiguous()
-    args = {**case, "offset": offset, "mask": mask}
+    on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in case.items()}
+    args = {**on_device, "offset": offset, "mask": mask}
     out = deform_conv2d(*(args[k] for k in ("input", "offset", "weight", "bias", "stride",
                                             "padding", "dilation", "mask")))
-    out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape))
+    upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=device)
+    out.backward(upstream.reshape(out.shape))
     ref, ref_grads = run_with_grads(torchvision.ops.deform_conv2d, case)
-    torch.testing.assert_close(out.detach(), ref, rtol=1e-10, atol=1e-10)
+    tol = tolerance(1e-10, device, torch.float64)
+    torch.testing.assert_close(out.detach().cpu(), ref, rtol=tol, atol=tol)
     torch.testing.assert_close(
-        raw.grad, torch.cat([ref_grads["offset"], ref_grads["mask"]], 1), rtol=1e-10, atol=1e-10
+        raw.grad.cpu(), torch.cat([ref_grads["offset"], ref_grads["mask"]], 1), rtol=tol, atol=tol
     )
 
 
@@ -238,7 +263,7 @@ def test_offset_and_mask_as_slices_of_one_tensor(layout):
     "where",
     ["exactly_minus_one", "exactly_height_and_width", "far_away", "just_inside", "integers"],
 )
-def test_offsets_at_and_beyond_the_border(where):
+def test_offsets_at_and_beyond_the_border(where, device):
     """Sampling points on the border lines and outside follow torchvision's rules."""
     case = make_case(2, 1, 1, (3, 3), (1, 1), (0, 0), (1, 1), dtype=torch.float64)
     offset = case["offset"]
@@ -263,7 +288,7 @@ def test_offsets_at_and_beyond_the_border(where):
     offset[:, 0::2] = (target[0] - base_y).expand(2, 9, out_h, out_w)
     offset[:, 1::2] = (target[1] - base_x).expand(2, 9, out_h, out_w)
     case["offset"] = offset
-    assert_matches_torchvision(case, tol=1e-10)
+    assert_matches_torchvision(case, tol=1e-10, device=device)
 
 
 def loop_reference(x, offset, weight, bias, stride, padding, dilation, mask):
@@ -313,11 +338,11 @@ def loop_reference(x, offset, weight, bias, stride, padding, dilation, mask):
 
 
 @pytest.mark.parametrize("use_mask", [True, False])
-def test_matches_float64_loop_reference(use_mask):
+def test_matches_float64_loop_reference(use_mask, device):
     case = make_case(
         2, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64, use_mask=use_mask, channels=6
     )
-    ours = deform_conv2d(**case)
+    ours = run_with_grads(deform_conv2d, case, device)[0]
     ref = loop_reference(
         case["input"],
         case["offset"],
@@ -332,7 +357,7 @@ def test_matches_float64_loop_reference(use_mask):
 
 
 @pytest.mark.parametrize("use_mask", [True, False])
-def test_gradcheck_float64(use_mask):
+def test_gradcheck_float64(use_mask, device):
     case = make_case(
         1, 2, 3, (3, 2), (2, 1), (1, 0), (2, 1), dtype=torch.float64, use_mask=use_mask, channels=6
     )
@@ -341,7 +366,7 @@ def test_gradcheck_float64(use_mask):
     case["offset"] = (
         torch.round(case["offset"]) + 0.5 + 0.3 * torch.rand_like(case["offset"]) - 0.15
     )
-    tensors = {k: v.requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
+    tensors = {k: v.to(device).requires_grad_() for k, v in case.items() if torch.is_tensor(v)}
 
     def fn(input, offset, weight, bias, *rest):
         mask = rest[0] if rest else None
@@ -352,23 +377,18 @@ def test_gradcheck_float64(use_mask):
     inputs = [tensors["input"], tensors["offset"], tensors["weight"], tensors["bias"]]
     if use_mask:
         inputs.append(tensors["mask"])
-    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, fast_mode=True)
-
-
-def test_zero_offsets_and_unit_mask_equal_conv2d():
-    case = make_case(2, 2, 3, (3, 3), (2, 1), (1, 0), (2, 1), dtype=torch.float64)
-    offset = torch.zeros_like(case["offset"])
-    mask = torch.ones_like(case["mask"])
-    ours = deform_conv2d(
-        case["input"],
-        offset,
-        case["weight"],
-        case["bias"],
-        case["stride"],
-        case["padding"],
-        case["dilation"],
-        mask,
+    # CUDA's atomic sums may differ in the last bits between two backward passes.
+    nondet_tol = 0.0 if device == "cpu" else 1e-12
+    assert torch.autograd.gradcheck(
+        fn, inputs, eps=1e-6, atol=1e-6, nondet_tol=nondet_tol, fast_mode=True
     )
+
+
+def test_zero_offsets_and_unit_mask_equal_conv2d(device):
+    case = make_case(2, 2, 3, (3, 3), (2, 1), (1, 0), (2, 1), dtype=torch.float64)
+    case["offset"] = torch.zeros_like(case["offset"])
+    case["mask"] = torch.ones_like(case["mask"])
+    ours = run_with_grads(deform_conv2d, case, device)[0]
     ref = F.conv2d(
         case["input"],
         case["weight"],
@@ -381,17 +401,20 @@ def test_zero_offsets_and_unit_mask_equal_conv2d():
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
 
-def test_batch_zero_gives_empty_output_and_grads():
+def test_batch_zero_gives_empty_output_and_grads(device):
     case = make_case(0, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float32)
-    out, grads = run_with_grads(deform_conv2d, case)
+    out, grads = run_with_grads(deform_conv2d, case, device)
     assert out.shape == (0, 6, 7, 9)
     assert torch.count_nonzero(grads["weight"]) == 0
     assert grads["input"].shape == case["input"].shape
 
 
-def test_prime_batch_sizes_match_per_sample_results():
-    # A batch gives each sample exactly what it gets alone (no cross-sample mixing).
+def test_prime_batch_sizes_match_per_sample_results(device):
+    # A batch gives each sample what it gets alone (no cross-sample mixing): exactly on the
+    # CPU; on CUDA the matrix products of other sizes may sum in another order.
     case = make_case(5, 1, 2, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
+    case = {k: v.to(device) if torch.is_tensor(v) else v for k, v in case.items()}
+    tol = 0.0 if device == "cpu" else 1e-12
     together = deform_conv2d(**case)
     for n in range(5):
         alone = deform_conv2d(
@@ -404,20 +427,31 @@ def test_prime_batch_sizes_match_per_sample_results():
             case["dilation"],
             case["mask"][n : n + 1],
         )
-        torch.testing.assert_close(together[n : n + 1], alone, rtol=0, atol=0)
+        torch.testing.assert_close(together[n : n + 1], alone, rtol=tol, atol=tol)
 
 
-def test_backward_is_deterministic_on_cpu():
+def test_backward_determinism(device):
+    """The CPU backward adds each gradient element's terms in a fixed order: two runs are
+    bitwise equal, and deterministic mode allows it. The CUDA backward adds them with
+    atomics, so deterministic mode refuses it."""
     case = make_case(2, 1, 8, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float32)
-    first = run_with_grads(deform_conv2d, case)[1]
-    second = run_with_grads(deform_conv2d, case)[1]
-    for name in first:
-        assert torch.equal(first[name], second[name]), name
+    torch.use_deterministic_algorithms(True)
+    try:
+        if device == "cuda":
+            with pytest.raises(RuntimeError, match="deform_conv2d backward"):
+                run_with_grads(deform_conv2d, case, device)
+        else:
+            first = run_with_grads(deform_conv2d, case, device)[1]
+            second = run_with_grads(deform_conv2d, case, device)[1]
+            for name in first:
+                assert torch.equal(first[name], second[name]), name
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 @pytest.mark.parametrize("offset_groups", [1, 2, 8])
 def test_backward_is_identical_for_any_thread_count(offset_groups: int):
-    # The CPU backward splits the input gradient by channel ranges and the offset and mask
+    # CPU: the backward splits the input gradient by channel ranges and the offset and mask
     # gradients by position ranges, so each element's terms are added in the same order
     # whatever the thread count: those gradients are bitwise equal. Output and weight
     # gradient come from BLAS, whose summation order may depend on its thread count.
@@ -444,3 +478,49 @@ def test_backward_is_identical_for_any_thread_count(offset_groups: int):
         assert torch.equal(grad_mask, results[0][4])
         torch.testing.assert_close(out, results[0][0], rtol=1e-6, atol=1e-5)
         torch.testing.assert_close(grad_weight, results[0][3], rtol=1e-6, atol=1e-4)
+
+
+def test_autocast_runs_in_the_autocast_dtype(device):
+    case = make_case(2, 2, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float32)
+    args = {k: v.to(device) if torch.is_tensor(v) else v for k, v in case.items()}
+    with torch.autocast(device, dtype=torch.bfloat16):
+        out = deform_conv2d(**args)
+    assert out.dtype == torch.bfloat16
+    ref = deform_conv2d(**args)
+    assert (out.float() - ref).abs().max() <= 5e-2 * ref.abs().max()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_close_to_float32_on_cuda(dtype, cuda_device):
+    case = make_case(3, 2, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float32)
+    ref_out, ref_grads = run_with_grads(deform_conv2d, case, cuda_device)
+    half = {k: v.to(dtype) if torch.is_tensor(v) else v for k, v in case.items()}
+    out, grads = run_with_grads(deform_conv2d, half, cuda_device)
+    # Inputs rounded to 8 (bf16) or 11 (fp16) bits; accumulation stays in float32.
+    tol = 5e-2 if dtype == torch.bfloat16 else 1e-2
+    assert (out.float() - ref_out).abs().max() <= tol * ref_out.abs().max()
+    for name in ("input", "weight", "mask"):
+        g_scale = ref_grads[name].abs().max()
+        assert (grads[name].float() - ref_grads[name]).abs().max() <= 2 * tol * g_scale, name
+
+
+def test_large_batch_chunks_match_per_sample_on_cuda(cuda_device):
+    # Enough samples that the CUDA column buffer is split into several chunks.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(67, 64, 64, 64, generator=gen).to(cuda_device)
+    weight = torch.randn(64, 64, 3, 3, generator=gen).to(cuda_device) * 0.05
+    offset = torch.randn(67, 144, 64, 64, generator=gen).to(cuda_device)
+    mask = torch.rand(67, 72, 64, 64, generator=gen).to(cuda_device)
+    together = deform_conv2d(x, offset, weight, padding=1, mask=mask)
+    for n in (0, 31, 66):
+        alone = deform_conv2d(
+            x[n : n + 1], offset[n : n + 1], weight, padding=1, mask=mask[n : n + 1]
+        )
+        torch.testing.assert_close(together[n : n + 1], alone, rtol=1e-5, atol=1e-5)
+
+
+def test_opcheck_on_cuda(cuda_device):
+    """The CPU kernel's opcheck is test_registration.py's."""
+    case = make_case(2, 2, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
+    args = [case[k].to(cuda_device) for k in ("input", "weight", "offset", "mask", "bias")]
+    torch.library.opcheck(torch.ops.vsr.deform_conv2d.default, (*args, 1, 1, 1, 1, 1, 1))
