@@ -18,7 +18,7 @@ from vsr.training import VSRLitModule, build
 CASES = {
     "edvr_m_reds_x4": ("reds_root", {"num_feat": 64, "num_frame": 5, "trunk_conv": "static"}),
     "edvr_m_vimeo_x4_bd": ("vimeo_root", {"num_feat": 64, "num_frame": 7}),
-    "edvr_l_reds_x4": ("reds_root", {"num_feat": 128, "num_reconstruct_block": 40}),
+    "edvr_l_reds_x4": ("reds_root", {"num_feat": 128, "num_frame": 7, "num_reconstruct_block": 40}),
     "tiny_multi": ("frames_root", {"num_feat": 32, "scales": [2, 3, 4]}),
     "release_tiny": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
     "release_tiny_finetune": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
@@ -61,7 +61,7 @@ def test_experiment_fast_dev_run(name: str, request: pytest.FixtureRequest, tmp_
         overrides += ["+model.num_reconstruct_block=2", "+model.num_extract_block=1"]
     module, datamodule, trainer = build(compose_train(overrides, tmp_path))
     assert isinstance(module, VSRLitModule)
-    assert datamodule.num_frames == module.model.num_frames
+    assert datamodule.num_frames == module.model.num_frames == full.model.num_frames
     trainer.fit(module, datamodule=datamodule)
     assert trainer.global_step == 1
     assert "val/psnr" in trainer.callback_metrics
@@ -84,11 +84,20 @@ def test_schedule_and_tsa_settings_of_edvr_l(tmp_path: Path) -> None:
     assert cfg.trainer.gradient_clip_val == 1.0
 
 
+def test_frames_and_scales_follow_the_model(tmp_path: Path) -> None:
+    cfg = compose_train(["model.num_frames=3", "model.scales=[2,4]", "degradation=all"], tmp_path)
+    assert cfg.data.num_frames == 3
+    assert cfg.degradation.scales == cfg.degradation.val_scales == [2, 4]
+    cfg = compose_train(["model.preset=tiny", "degradation=bicubic"], tmp_path)
+    assert cfg.degradation.scales == [2, 3, 4] and cfg.degradation.val_scales == [4]
+    assert instantiate(cfg.model).config["num_feat"] == 32
+
+
 def test_mismatched_frames_are_reported(reds_root: Path, tmp_path: Path) -> None:
     cfg = compose_train(
         ["experiment=edvr_m_reds_x4", f"data.root={reds_root}", "data.num_frames=7"], tmp_path
     )
-    with pytest.raises(ValueError, match="set data.num_frames=5"):
+    with pytest.raises(ValueError, match="set model.num_frames=7 instead"):
         build(cfg)
 
 

@@ -13,7 +13,7 @@ from lightning.fabric.utilities.data import _replace_dunder_methods, _update_dat
 from torch.utils.data import BatchSampler, DistributedSampler
 
 from vsr.conditions import DEGRADATIONS
-from vsr.data.datamodule import VSRDataModule
+from vsr.data.datamodule import TrainOptions, ValOptions, VSRDataModule
 from vsr.data.frames import FrameFolderSource
 from vsr.data.reds import REDSSource
 from vsr.data.sampling import DegradationSampler, GroupedBatchSampler, ScaleBatchSampler
@@ -33,17 +33,18 @@ def _sampler() -> DegradationSampler:
     )
 
 
-def _datamodule(root: Path, **kwargs: object) -> VSRDataModule:
-    options = {
-        "num_frames": 3,
-        "patch_size": 12,
-        "batch_size": 2,
-        "num_workers": 0,
-        "pin_memory": False,
-        "seed": 1,
-    }
-    options.update(kwargs)
-    return VSRDataModule(REDSSource(root, "train"), REDSSource(root, "val"), _sampler(), **options)
+def _datamodule(root: Path, train: dict | None = None, val: dict | None = None) -> VSRDataModule:
+    """Three-frame windows of the REDS tree; ``train`` / ``val`` change the loader options."""
+    train = {"patch_size": 12, "batch_size": 2, "num_workers": 0, **(train or {})}
+    val = {"num_workers": 0, **(val or {})}
+    return VSRDataModule(
+        TrainOptions(REDSSource(root, "train"), **train),
+        ValOptions(REDSSource(root, "val"), **val),
+        _sampler(),
+        num_frames=3,
+        pin_memory=False,
+        seed=1,
+    )
 
 
 def _check_batch(batch: dict, batch_size: int, num_frames: int) -> int:
@@ -85,7 +86,7 @@ def test_train_batches_have_one_scale_each(reds_root: Path) -> None:
 
 
 def test_train_loader_with_workers(reds_root: Path) -> None:
-    dm = _datamodule(reds_root, num_workers=2, batch_size=3)
+    dm = _datamodule(reds_root, train={"num_workers": 2, "batch_size": 3})
     dm.setup("fit")
     batches = []
     for i, batch in enumerate(dm.train_dataloader()):
@@ -97,7 +98,7 @@ def test_train_loader_with_workers(reds_root: Path) -> None:
 
 
 def test_val_batches_never_mix_scales(reds_root: Path) -> None:
-    dm = _datamodule(reds_root, val_batch_size=4, val_frame_stride=3)
+    dm = _datamodule(reds_root, val={"batch_size": 4, "frame_stride": 3})
     dm.setup("validate")
     assert dm.train_dataset is None
     loader = dm.val_dataloader()
@@ -112,7 +113,7 @@ def test_val_batches_never_mix_scales(reds_root: Path) -> None:
 
 
 def test_no_validation_source(reds_root: Path) -> None:
-    dm = VSRDataModule(REDSSource(reds_root, "train"), None, _sampler(), num_workers=0)
+    dm = VSRDataModule(TrainOptions(REDSSource(reds_root, "train")), None, _sampler())
     assert dm.val_dataloader() == []
 
 
@@ -120,7 +121,7 @@ def test_no_validation_source(reds_root: Path) -> None:
 def test_lightning_distributed_sampler_keeps_scale_config(reds_root: Path, rank: int) -> None:
     # What Lightning does under DDP: it records the batch sampler's arguments while the
     # train_dataloader hook runs, then re-creates it with a DistributedSampler in `sampler`.
-    dm = _datamodule(reds_root, batch_size=2)
+    dm = _datamodule(reds_root)
     dm.setup("fit")
     with _replace_dunder_methods(BatchSampler):
         loader = dm.train_dataloader()
@@ -148,6 +149,7 @@ def _compose(data: str, degradation: str, *overrides: str):
             overrides=[
                 f"+data={data}",
                 f"+degradation={degradation}",
+                "+model=edvr",  # frames and scales come from model.*
                 "+paths.data_dir=/datasets",
                 *overrides,
             ]
@@ -167,8 +169,10 @@ def test_data_configs_instantiate_without_data(data: str, source_cls: type, root
     cfg = _compose(data, "all")
     dm = instantiate(cfg.data)
     assert isinstance(dm, VSRDataModule)
-    assert isinstance(dm.train_source, source_cls) and isinstance(dm.val_source, source_cls)
-    assert str(dm.train_source.root) == root and dm.val_source.split == "val"
+    assert isinstance(dm.train, TrainOptions) and isinstance(dm.val, ValOptions)
+    assert isinstance(dm.train.source, source_cls) and isinstance(dm.val.source, source_cls)
+    assert str(dm.train.source.root) == root and dm.val.source.split == "val"
+    assert dm.num_frames == cfg.model.num_frames
     assert dm.degradation.kinds == list(DEGRADATIONS) and dm.degradation.scales == [2, 3, 4]
 
 
@@ -186,12 +190,12 @@ def test_reds_config_pointed_at_data(reds_root: Path) -> None:
         "reds",
         "bicubic",
         f"data.root={reds_root}",
-        "data.num_frames=3",
-        "data.patch_size=12",
-        "data.batch_size=2",
-        "data.num_workers=0",
+        "model.num_frames=3",
+        "data.train.patch_size=12",
+        "data.train.batch_size=2",
+        "data.train.num_workers=0",
         "data.pin_memory=false",
-        "data.train_source.partition=REDS4",
+        "data.train.source.partition=REDS4",
     )
     dm = instantiate(cfg.data)
     dm.setup("fit")
@@ -233,7 +237,7 @@ class _Bicubic(LightningModule):
 
 
 def test_lightning_trainer_runs_on_the_datamodule(reds_root: Path) -> None:
-    dm = _datamodule(reds_root, val_max_windows=2)
+    dm = _datamodule(reds_root, val={"max_windows": 2})
     model = _Bicubic()
     trainer = Trainer(
         accelerator="cpu",

@@ -1,4 +1,4 @@
-"""The Hydra model configs instantiate the presets and accept overrides."""
+"""The Hydra model config instantiates every preset and accepts overrides."""
 
 from __future__ import annotations
 
@@ -8,20 +8,30 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
+from vsr.models import PRESETS
+
+CONFIG = Path(__file__).resolve().parents[2] / "conf" / "model" / "edvr.yaml"
 
 
-@pytest.mark.parametrize("name,preset", [("edvr_tiny", "tiny"), ("edvr_m", "m"), ("edvr_l", "l")])
-def test_model_config_targets_the_preset(name: str, preset: str) -> None:
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
-    assert cfg._target_ == "vsr.models.build_edvr" and cfg.preset == preset
+def _config(*overrides: str):
+    return OmegaConf.merge(OmegaConf.load(CONFIG), OmegaConf.from_dotlist(list(overrides)))
+
+
+def test_model_config_targets_the_builder() -> None:
+    cfg = OmegaConf.load(CONFIG)
+    assert cfg._target_ == "vsr.models.build_edvr" and cfg.preset in PRESETS
+
+
+@pytest.mark.parametrize("preset", ["tiny", "m", "l"])
+def test_preset_is_a_value(preset: str) -> None:
+    cfg = _config(f"preset={preset}", "num_frames=3", "scales=[4]", "num_reconstruct_block=1")
+    model = instantiate(cfg)
+    assert model.config["preset"] == preset
+    assert model.config["num_feat"] == PRESETS[preset]["num_feat"]
+    assert model.num_frames == model.config["num_frame"] == 3  # the configs' num_frames
 
 
 def test_tiny_config_instantiates_with_trunk_override() -> None:
-    cfg = OmegaConf.merge(
-        OmegaConf.load(CONF / "edvr_tiny.yaml"),
-        OmegaConf.from_dotlist(["trunk_conv=dynamic", "scales=[2,4]"]),
-    )
-    model = instantiate(cfg)
+    model = instantiate(_config("preset=tiny", "trunk_conv=dynamic", "scales=[2,4]"))
     assert model.trunk_conv == "dynamic" and model.scales == (2, 4)
     assert model.config["num_feat"] == 32

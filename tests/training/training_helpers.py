@@ -31,13 +31,13 @@ EXPERIMENTS = (
 
 #: Overrides that make any experiment a seconds-long CPU run on the fixtures below.
 SHRINK = [
-    "data.patch_size=24",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.val_num_workers=0",
     "data.pin_memory=false",
-    "data.val_crop_size=24",
-    "data.val_max_windows=1",
+    "data.train.patch_size=24",
+    "data.train.batch_size=2",
+    "data.train.num_workers=0",
+    "data.val.num_workers=0",
+    "data.val.crop_size=24",
+    "data.val.max_windows=1",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]

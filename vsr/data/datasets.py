@@ -212,7 +212,7 @@ class TrainDataset(_ClipDataset):
         if patch < scale or h < patch or w < patch:
             raise ValueError(
                 f"clip {clip.name!r} frames are {w}x{h}, smaller than the training patch "
-                f"{patch}x{patch} at x{scale}: lower data.patch_size"
+                f"{patch}x{patch} at x{scale}: lower data.train.patch_size"
             )
         y, x = self._pick_crop(hr[self.num_frames // 2], patch, scale, rng)
         if lr is not None:

@@ -36,13 +36,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_edvr(preset: str = "m", **overrides: Any) -> EDVR:
+def build_edvr(preset: str = "m", num_frames: int | None = None, **overrides: Any) -> EDVR:
     """Build an EDVR from a preset and overrides of any :class:`EDVR` argument.
 
     ``build_edvr(**model.config)`` rebuilds the architecture of ``model``.
 
     Args:
         preset: ``tiny``, ``m`` or ``l``.
+        num_frames: input frames; the configs' name for EDVR's ``num_frame`` (BasicSR's name,
+            kept in ``model.config`` and exported checkpoints).
         **overrides: e.g. ``trunk_conv="dynamic"``, ``scales=(4,)``, ``num_frame=3``.
 
     Raises:
@@ -62,6 +64,8 @@ def build_edvr(preset: str = "m", **overrides: Any) -> EDVR:
             f"unknown EDVR option(s) {', '.join(unknown)}: "
             f"expected some of {', '.join(sorted(known))}"
         )
+    if num_frames is not None and overrides.setdefault("num_frame", num_frames) != num_frames:
+        raise ValueError(f"num_frames={num_frames} but num_frame={overrides['num_frame']}")
     kwargs = {**PRESETS[preset], **overrides}
     if "scales" in kwargs:
         kwargs["scales"] = tuple(int(s) for s in kwargs["scales"])  # Hydra passes a ListConfig

@@ -12,10 +12,12 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from lightning import Callback, LightningDataModule, Trainer, seed_everything
+from lightning import Callback, Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
+
+from vsr.data.datamodule import VSRDataModule
 
 log = logging.getLogger(__name__)
 
@@ -34,24 +36,27 @@ def _instantiate_group(node: DictConfig | None, kind: type) -> list[Any]:
     return objects
 
 
-def check_compatible(model: torch.nn.Module, datamodule: LightningDataModule) -> None:
-    """Fail early, naming the override that fixes it, when data and model disagree."""
-    frames = getattr(datamodule, "num_frames", None)
-    if frames is not None and frames != model.num_frames:
+def check_compatible(model: torch.nn.Module, datamodule: VSRDataModule) -> None:
+    """Fail early, naming the override that fixes it, when data and model disagree.
+
+    The configs take the frames and the training scales from ``model.*``; this catches a
+    direct ``data.num_frames=`` or ``degradation.*scales=`` override that breaks that.
+    """
+    if datamodule.num_frames != model.num_frames:
         raise ValueError(
-            f"the data gives {frames}-frame windows but the model takes {model.num_frames}: "
-            f"set data.num_frames={model.num_frames} (or model.num_frame={frames})"
+            f"the data gives {datamodule.num_frames}-frame windows but the model takes "
+            f"{model.num_frames}: set model.num_frames={datamodule.num_frames} instead "
+            "(data.num_frames follows it)"
         )
-    sampler = getattr(datamodule, "degradation", None)
-    if sampler is not None:
-        wanted = sorted(set(sampler.scales) | set(sampler.val_scales))
-        missing = [s for s in wanted if s not in model.scales]
-        if missing:
-            raise ValueError(
-                f"the degradation config uses scales {wanted} but the model serves "
-                f"{list(model.scales)}: set model.scales={wanted} or "
-                f"degradation.scales / degradation.val_scales to a subset of {list(model.scales)}"
-            )
+    sampler = datamodule.degradation
+    wanted = sorted(set(sampler.scales) | set(sampler.val_scales))
+    missing = [s for s in wanted if s not in model.scales]
+    if missing:
+        raise ValueError(
+            f"the degradation config uses scales {wanted} but the model serves "
+            f"{list(model.scales)}: set model.scales={wanted} (degradation.scales follows it) "
+            f"or degradation.val_scales to a subset of {list(model.scales)}"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -88,9 +93,9 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     log.info("weights initialised from %s", path)
 
 
-def build(cfg: DictConfig) -> tuple[Any, LightningDataModule, Trainer]:
+def build(cfg: DictConfig) -> tuple[Any, VSRDataModule, Trainer]:
     """Instantiate the LightningModule, the DataModule and the Trainer from ``cfg``."""
-    datamodule: LightningDataModule = instantiate(cfg.data, _convert_="none")
+    datamodule: VSRDataModule = instantiate(cfg.data, _convert_="none")
     model = instantiate(cfg.model)
     check_compatible(model, datamodule)
     if cfg.get("init_weights"):
