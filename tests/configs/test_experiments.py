@@ -10,8 +10,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from training_helpers import CONF_DIR, EXPERIMENTS, SHARED_DATA, SHRINK, compose_train
 
+from tests.helpers import CONF_DIR, EXPERIMENTS, SHRINK, compose_train, shared_path
 from vsr.training import VSRLitModule, build
 
 #: (experiment, fixture with its data layout, expected model facts)
@@ -37,10 +37,7 @@ def test_every_experiment_is_covered() -> None:
 @pytest.fixture
 def shared_videos() -> Path:
     """The real clips release_tiny names (skips without ../shared/data)."""
-    folder = SHARED_DATA / "videos"
-    if not (folder / "psd_testvideo.mp4").is_file():
-        pytest.skip(f"real test videos not found under {folder} (../shared/data beside the repo)")
-    return folder.resolve()
+    return shared_path("videos", "psd_testvideo.mp4").parent.resolve()
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

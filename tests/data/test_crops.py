@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_helpers import textured_frame, write_rgb
 
+from tests.helpers import textured_frame, write_rgb
 from vsr.data.datasets import TrainDataset, patch_texture
 from vsr.data.frames import FrameFolderSource
 from vsr.data.sampling import DegradationSampler

@@ -12,6 +12,7 @@ from lightning import LightningModule, Trainer
 from lightning.fabric.utilities.data import _replace_dunder_methods, _update_dataloader
 from torch.utils.data import BatchSampler, DistributedSampler
 
+from tests.helpers import CONF_DIR
 from vsr.conditions import DEGRADATIONS
 from vsr.data.datamodule import TrainOptions, ValOptions, VSRDataModule
 from vsr.data.frames import FrameFolderSource
@@ -19,8 +20,6 @@ from vsr.data.reds import REDSSource
 from vsr.data.sampling import DegradationSampler, GroupedBatchSampler, ScaleBatchSampler
 from vsr.data.videos import VideoSource
 from vsr.data.vimeo import VimeoSource
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _sampler() -> DegradationSampler:

@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 import torch
-from data_helpers import shared_path, textured_frame, write_rgb
 
+from tests.helpers import shared_path, textured_frame, write_rgb
 from vsr.data.datasets import TrainDataset, ValDataset
 from vsr.data.degradations import imresize
 from vsr.data.frames import FrameFolderSource

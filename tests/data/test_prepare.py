@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_helpers import shared_path, textured_frame, write_rgb
 
+from tests.helpers import shared_path, textured_frame, write_rgb
 from vsr.data.datasets import ValDataset
 from vsr.data.degradations import blur_downsample, imresize
 from vsr.data.prepare import precompute_lr, reds_main, vimeo_main

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_helpers import textured_frame, write_rgb
 
+from tests.helpers import textured_frame, write_rgb
 from vsr.conditions import degradation_id
 from vsr.data.clips import window_indices
 from vsr.data.datasets import TrainDataset, ValDataset

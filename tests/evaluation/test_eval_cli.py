@@ -14,12 +14,11 @@ import torch
 import torchvision
 from eval_frames import make_frames, write_frames
 
+from tests.helpers import shared_path
 from vsr import inference
 from vsr.data.degradations import blur_downsample, imresize
 from vsr.evaluation import cli
 from vsr.metrics import ssim
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def _y(img: np.ndarray) -> np.ndarray:
@@ -166,9 +165,7 @@ def test_missing_default_checkpoint_is_explained(
 
 
 def test_vimeo_layout_on_real_septuplets(tmp_path: Path) -> None:
-    root = SHARED_DATA / "vimeo90k_mini"
-    if not (root / "sequences").is_dir():
-        pytest.skip(f"real Vimeo-90K septuplets not found at {root}")
+    root = shared_path("vimeo90k_mini", "sequences").parent
     clips = ["00001/0001", "00002/0008"]
     (tmp_path / "sep_testlist.txt").write_text("\n".join(clips) + "\n")
     argv = ["--method", "bicubic", "--layout", "vimeo", "--dataset-root", str(root),

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from tests.helpers import CONF_DIR
 from vsr.models import PRESETS
 
-CONFIG = Path(__file__).resolve().parents[2] / "conf" / "model" / "edvr.yaml"
+CONFIG = CONF_DIR / "model" / "edvr.yaml"
 
 
 def _config(*overrides: str):

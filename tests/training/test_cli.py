@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import PYTHON, REPO, python_env
+from training_helpers import PYTHON, python_env
 
+from tests.helpers import REPO
 from vsr.inference import load_model
 
 TRAIN = str(REPO / "scripts" / "train.py")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from training_helpers import SHRINK, compose_train, make_frames_tree
 
+from tests.helpers import SHRINK, compose_train, make_frames_tree
 from vsr.inference import CheckpointError, load_model, read_checkpoint
 from vsr.models import build_edvr
 from vsr.training import train
