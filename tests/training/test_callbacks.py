@@ -100,12 +100,18 @@ def test_non_finite_step_is_skipped_and_weights_unchanged(
     guard, ema, snaps = NonFiniteGuard(), EMA(decay=0.5), Snapshots()
     shadows: list[dict[str, torch.Tensor]] = []
 
+    skipped: list[bool] = []
+
     class ShadowRecorder(Callback):
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx) -> None:
             shadows.append({k: v.clone() for k, v in ema.shadow.items()})
+            skipped.append(guard.step_skipped)
 
     with caplog.at_level(logging.WARNING, logger="vsr.training.callbacks.guard"):
-        trainer = fit(module, [guard, ema, snaps, ShadowRecorder()], steps=3)
+        trainer = fit(module, [ema, snaps, ShadowRecorder(), guard], steps=3)
+    assert skipped == [False, True, False]  # what EMA asked the guard
+    # The guard keeps its own state: nothing is passed through attributes of the module.
+    assert not hasattr(module, "step_skipped") and not hasattr(module, "last_loss")
     w0, w1, w2, w3 = snaps.states
     assert changed(w0, w1) and changed(w2, w3)  # normal steps train
     assert not changed(w1, w2)  # the bad step left every weight untouched ...

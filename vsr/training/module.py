@@ -108,10 +108,6 @@ class VSRLitModule(LightningModule):
             raise ValueError(f"hide_strength_prob must be in [0, 1], got {hide_strength_prob}")
         self.hide_strength_prob = float(hide_strength_prob)
         self.seed = seed
-        #: Set by the non-finite guard when it drops the current step (EMA skips it too).
-        self.step_skipped = False
-        #: The last training loss (detached), for the non-finite guard.
-        self.last_loss: torch.Tensor | None = None
         self._val_sums = torch.zeros(len(SCALES), len(DEGRADATIONS), 4, dtype=torch.float64)
         self.__dict__["_lpips"] = None  # not a submodule: never saved in checkpoints
         self._lpips_checked = False
@@ -144,14 +140,12 @@ class VSRLitModule(LightningModule):
             batch_sampler.set_epoch(self.current_epoch)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        self.step_skipped = False
         if self.hide_strength_prob > 0:
             strength = batch["strength"]
             hidden = torch.rand(strength.shape, device=strength.device) < self.hide_strength_prob
             batch = {**batch, "strength": strength.masked_fill(hidden, 0.0)}
         sr = self(batch)
         loss = self.loss(sr, batch["hr"])
-        self.last_loss = loss.detach()
         self.log("train/loss", loss, prog_bar=True, batch_size=sr.shape[0])
         self.log("train/scale", float(batch["scale"][0]), batch_size=sr.shape[0])
         return loss

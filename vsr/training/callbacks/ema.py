@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from lightning import Callback, LightningModule, Trainer
 
+from vsr.training.callbacks.guard import find_guard
+
 #: Where the averaged weights sit in a Lightning checkpoint: ``ckpt["callbacks"][STATE_KEY]``.
 STATE_KEY = "EMA"
 
@@ -63,7 +65,10 @@ class EMA(Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
-        if self.shadow is None or getattr(pl_module, "step_skipped", False):
+        if self.shadow is None:
+            return
+        guard = find_guard(trainer)
+        if guard is not None and guard.step_skipped:
             return
         copy = trainer.global_step <= self.start_step
         for name, value in self._model(pl_module).state_dict().items():

@@ -8,6 +8,7 @@ good. The guard drops that step instead and counts it; too many in a row stops t
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from lightning import Callback, LightningModule, Trainer
@@ -24,6 +25,9 @@ class NonFiniteGuard(Callback):
     every gradient None, the optimiser leaves the weights and its moments untouched.
     Logs ``train/skipped_steps`` (running count) and one warning line per skipped step.
 
+    Other callbacks ask :attr:`step_skipped` (e.g. :class:`EMA` leaves a dropped step out of
+    its average); see :func:`find_guard`.
+
     Args:
         max_consecutive: raise after this many skipped steps in a row (None: never).
     """
@@ -32,17 +36,33 @@ class NonFiniteGuard(Callback):
         self.max_consecutive = max_consecutive
         self.skipped = 0
         self.consecutive = 0
+        #: Whether the current batch's optimiser step was dropped.
+        self.step_skipped = False
+        self._loss: torch.Tensor | None = None
 
     @property
     def state_key(self) -> str:
         return "NonFiniteGuard"
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, idx: int
+    ) -> None:
+        self.step_skipped = False
+        self._loss = None
+
+    def on_before_backward(
+        self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor
+    ) -> None:
+        # The loss as handed to backward (divided by accumulate_grad_batches, and scaled
+        # under fp16): its finiteness is the training loss's.
+        self._loss = loss.detach()
 
     def on_before_optimizer_step(
         self, trainer: Trainer, pl_module: LightningModule, optimizer: Optimizer
     ) -> None:
         grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         finite = torch.stack([torch.isfinite(g).all() for g in grads]).all() if grads else True
-        loss = getattr(pl_module, "last_loss", None)
+        loss = self._loss
         if loss is not None:
             finite = finite & torch.isfinite(loss).all()
         bad = not bool(finite)
@@ -56,7 +76,7 @@ class NonFiniteGuard(Callback):
                 p.grad = None
         self.skipped += 1
         self.consecutive += 1
-        pl_module.step_skipped = True
+        self.step_skipped = True
         pl_module.log("train/skipped_steps", float(self.skipped))
         loss_text = f"{float(loss):.4g}" if loss is not None else "n/a"
         log.warning(
@@ -78,3 +98,8 @@ class NonFiniteGuard(Callback):
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self.skipped = int(state_dict.get("skipped", 0))
+
+
+def find_guard(trainer: Trainer) -> NonFiniteGuard | None:
+    """The run's :class:`NonFiniteGuard`, if it has one."""
+    return next((c for c in trainer.callbacks if isinstance(c, NonFiniteGuard)), None)
