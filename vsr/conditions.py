@@ -6,6 +6,8 @@ degradations and the command-line tools all agree on names and integer ids.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import torch
 
 #: Upscaling factors the default model is trained for.
@@ -40,6 +42,9 @@ def degradation_ids(
 ) -> torch.Tensor:
     """Turn a degradation given as a name, an id, a list of either, or a LongTensor into ids.
 
+    Names and ints are checked on the host; only a LongTensor's ids are read back from its
+    device to be checked (a sync on a GPU).
+
     Returns:
         LongTensor of shape ``(batch_size,)`` on ``device``.
     """
@@ -47,21 +52,29 @@ def degradation_ids(
         ids = degradation.to(device=device, dtype=torch.long).reshape(-1)
         if ids.numel() == 1:
             ids = ids.expand(batch_size)
-    elif isinstance(degradation, (list, tuple)):
-        ids = torch.tensor(
-            [degradation_id(d) if isinstance(d, str) else int(d) for d in degradation],
-            dtype=torch.long,
-            device=device,
-        )
+        bad = (ids < 0) | (ids >= len(DEGRADATIONS))
+        if bool(bad.any()):
+            _unknown_id(int(ids[bad][0]))
     else:
-        value = degradation_id(degradation) if isinstance(degradation, str) else int(degradation)
-        ids = torch.full((batch_size,), value, dtype=torch.long, device=device)
+        many = isinstance(degradation, (list, tuple))
+        values = [
+            degradation_id(d) if isinstance(d, str) else int(d)
+            for d in (degradation if many else [degradation])
+        ]
+        for value in values:
+            if not 0 <= value < len(DEGRADATIONS):
+                _unknown_id(value)
+        if many:
+            ids = torch.tensor(values, dtype=torch.long, device=device)
+        else:  # filled on the device: no host-to-device copy
+            ids = torch.full((batch_size,), values[0], dtype=torch.long, device=device)
     if ids.shape[0] != batch_size:
         raise ValueError(f"got {ids.shape[0]} degradation ids for a batch of {batch_size} samples")
-    bad = (ids < 0) | (ids >= len(DEGRADATIONS))
-    if bool(bad.any()):
-        raise ValueError(
-            f"unknown degradation id {int(ids[bad][0])}: expected 0..{len(DEGRADATIONS) - 1} "
-            f"({', '.join(DEGRADATIONS)})"
-        )
     return ids
+
+
+def _unknown_id(value: int) -> NoReturn:
+    raise ValueError(
+        f"unknown degradation id {value}: expected 0..{len(DEGRADATIONS) - 1} "
+        f"({', '.join(DEGRADATIONS)})"
+    )

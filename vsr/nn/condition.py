@@ -41,9 +41,13 @@ class ConditionEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.LeakyReLU(0.1), nn.Linear(dim, dim))
 
     def scale_index(
-        self, scale: int | Sequence[int] | torch.Tensor, batch_size: int
+        self,
+        scale: int | Sequence[int] | torch.Tensor,
+        batch_size: int,
+        device: torch.device | str = "cpu",
     ) -> torch.Tensor:
-        """Positions of ``scale`` in :attr:`scales` as a LongTensor ``(batch_size,)``.
+        """Positions of ``scale`` in :attr:`scales` as a LongTensor ``(batch_size,)`` on
+        ``device``.
 
         Raises:
             ValueError: if a scale is not one this embedding serves.
@@ -59,7 +63,10 @@ class ConditionEmbedding(nn.Module):
                 f"unknown scale {unknown[0]}: this model serves scales "
                 f"{', '.join(str(s) for s in self.scales)}"
             )
-        return torch.tensor([self.scales.index(v) for v in values], dtype=torch.long)
+        index = [self.scales.index(v) for v in values]
+        if len(set(index)) == 1:  # filled on the device: no host-to-device copy
+            return torch.full((batch_size,), index[0], dtype=torch.long, device=device)
+        return torch.tensor(index, dtype=torch.long, device=device)
 
     def forward(
         self,
@@ -89,9 +96,11 @@ class ConditionEmbedding(nn.Module):
                     break
         device = self.scale_embed.weight.device
         deg = degradation_ids(degradation, batch_size, device=device)
-        sc = self.scale_index(scale, batch_size).to(device)
+        sc = self.scale_index(scale, batch_size, device)
         if strength is None:
             s = torch.zeros(batch_size, device=device)
+        elif isinstance(strength, (int, float)):  # filled on the device: no copy
+            s = torch.full((batch_size,), float(strength), device=device)
         else:
             s = torch.as_tensor(strength, dtype=torch.float32, device=device).reshape(-1)
             s = s.expand(batch_size) if s.numel() == 1 else s
