@@ -100,17 +100,27 @@ def _panel(
 
 
 def render(
-    frames: torch.Tensor, raw: torch.Tensor, y: int, x: int, dcn, window: int = 24, zoom: int = 10
+    frames: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    y: int,
+    x: int,
+    dcn,
+    window: int = 24,
+    zoom: int = 10,
 ) -> np.ndarray:
-    """One panel per frame (centre included), side by side, with titles. RGB uint8."""
+    """One panel per frame (centre included), side by side, with titles. RGB uint8.
+
+    ``offset`` and ``mask`` are :func:`vsr.models.capture_offsets` of ``dcn`` on ``frames``.
+    """
     t = frames.shape[1]
     panels = []
     for i in range(t):
         frame = (frames[0, i].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-        points, mask = sampling_points(
-            raw[i], y, x, dcn.kernel_size[0], dcn.dilation[0], dcn.padding[0], dcn.max_offset
+        points, weights = sampling_points(
+            offset[i], mask[i], y, x, dcn.kernel_size[0], dcn.dilation[0], dcn.padding[0]
         )
-        panel = _panel(frame, y, x, points, mask, window, zoom)
+        panel = _panel(frame, y, x, points, weights, window, zoom)
         title = np.zeros((28, panel.shape[1], 3), np.uint8)
         label = f"frame {i - t // 2:+d}" if i != t // 2 else "centre frame"
         cv2.putText(title, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
@@ -139,8 +149,9 @@ def main(argv: list[str] | None = None) -> Path:
     y, x = args.pixel if args.pixel else (h // 2, w // 2)
     if not (0 <= y < h and 0 <= x < w):
         raise ValueError(f"--pixel {y} {x} is outside the {h}x{w} frames")
-    raw = capture_offsets(model, frames, "pcd_align.dcn_pack.l1")
-    image = render(frames, raw, y, x, model.pcd_align.dcn_pack["l1"], args.window, args.zoom)
+    offset, mask = capture_offsets(model, frames, "pcd_align.dcn_pack.l1")
+    dcn = model.pcd_align.dcn_pack["l1"]
+    image = render(frames, offset, mask, y, x, dcn, args.window, args.zoom)
     save_png(args.out, image)  # atomic: no partial file on failure
     print(f"wrote {args.out} (pixel y={y}, x={x}, {model.num_frames} frames)")
     return args.out

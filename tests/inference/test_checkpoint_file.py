@@ -24,6 +24,30 @@ def test_round_trip_same_outputs(tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
+def test_file_holds_architecture_only(tmp_path):
+    payload = torch.load(save_model_file(tiny_model(), tmp_path / "m.pt"), weights_only=True)
+    assert set(payload) == {"format", "version", "model_config", "state_dict", "meta"}
+    assert set(payload["model_config"]) == {
+        "preset", "num_feat", "num_frame", "deformable_groups", "num_extract_block",
+        "num_reconstruct_block", "with_tsa", "trunk_conv", "scales", "num_experts", "cond_dim",
+        "routing_content", "num_hr_feat", "max_offset", "base_upsample",
+    }
+
+
+def test_older_file_with_a_retired_option_loads_the_same_model(tmp_path):
+    """Files written before the offset warning left the model still name its threshold."""
+    model = tiny_model(seed=4)
+    path = save_model_file(model, tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["model_config"]["offset_warn_threshold"] = 50.0
+    torch.save(payload, path)
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    x = torch.rand(1, 5, 3, 8, 12)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, 3), model(x, 3))
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint not found: .*nope.pt"):
         load_model(tmp_path / "nope.pt")

@@ -10,7 +10,7 @@ import torchvision
 from torch.nn import functional as F
 
 import vsr.ops.modules
-from vsr.models import EDVR, TRUNK_CONVS, build_edvr
+from vsr.models import EDVR, TRUNK_CONVS, FrameFeatures, OffsetRecorder, build_edvr
 from vsr.nn import KernelBankConv2d
 from vsr.ops import DCNv2Pack
 
@@ -120,14 +120,33 @@ def test_per_frame_features_reused_across_windows_give_each_window_its_output() 
     with torch.no_grad():
         per_frame = [model.extract_features(frame[None]) for frame in clip]  # one at a time
         order = (0, 1, 2, 1, 2, 3)
-        features = [torch.cat([per_frame[i][level] for i in order]) for level in range(6)]
+        features = FrameFeatures.cat([per_frame[i] for i in order])
         reused = model.restore(features, clip[1:3], 3, "noise")
         whole = model(windows, 3, "noise")
     torch.testing.assert_close(reused, whole, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="6 tensors of extract_features for 2 windows of 3"):
-        model.restore(features[:3], clip[1:3], 3)
-    with pytest.raises(ValueError, match="for 1 windows of 3 frames"):
+    with pytest.raises(ValueError, match=r"of 2 windows of 3 frames \(6 frames\), got 3"):
+        model.restore(FrameFeatures.cat(per_frame[:3]), clip[1:3], 3)
+    with pytest.raises(ValueError, match="of 1 windows of 3 frames"):
         model.restore(features, clip[1:2], 3)
+
+
+def test_frame_features_crop_cat_and_measure_by_pyramid_level() -> None:
+    model = _tiny().eval()
+    with torch.no_grad():
+        a = model.extract_features(torch.rand(1, 3, 10, 14))  # padded to 12 x 16
+        b = model.extract_features(torch.rand(2, 3, 10, 14))
+    assert a.size == (12, 16) and a.batch_size == 1 and len(a.levels) == len(a.projections) == 3
+    assert a.nbytes == sum(f.nbytes for f in (*a.levels, *a.projections))
+    both = FrameFeatures.cat([a, b])
+    assert both.batch_size == 3
+    assert torch.equal(both.projections[2][1:], b.projections[2])
+    crop = both.crop(4, 12, 8, 16)
+    for full, part, stride in zip(both.levels + both.projections,
+                                  crop.levels + crop.projections, (1, 2, 4) * 2, strict=True):
+        assert torch.equal(part, full[..., 4 // stride :, 8 // stride :])
+    assert both.map(lambda f: f[:1]).batch_size == 1
+    with pytest.raises(ValueError, match="multiples of 4"):
+        both.crop(2, 12, 0, 16)
 
 
 def test_aligning_fewer_frames_per_pass_gives_the_same_output() -> None:
@@ -145,7 +164,7 @@ def test_aligning_fewer_frames_per_pass_gives_the_same_output() -> None:
             torch.testing.assert_close(part, whole, rtol=1e-4, atol=1e-4)
         # The windows' frames really differ: a wrong frame order per pass would show.
         swapped = model.restore(
-            [f.reshape(2, 5, *f.shape[1:]).flip(1).flatten(0, 1) for f in features],
+            features.map(lambda f: f.reshape(2, 5, *f.shape[1:]).flip(1).flatten(0, 1)),
             frames[:, 2], 2, "blur", frames_per_alignment=2,
         )
         assert (swapped - whole).abs().max() > 1e-2
@@ -178,9 +197,9 @@ def test_output_equals_torchvision_operator(monkeypatch: pytest.MonkeyPatch, swa
     model = _tiny(trunk_conv="static").eval()
     _perturb_offsets(model, std=1.0)
     frames = _frames(b=2, h=12, w=16)
-    with torch.no_grad():
+    with torch.no_grad(), OffsetRecorder(model) as offsets:
         ours = model(frames, 4)
-        assert min(model.offset_magnitudes().values()) > 0.2  # offsets are really non-zero
+        assert min(offsets.magnitudes().values()) > 0.2  # offsets are really non-zero
         if swap == "operator":  # the function DCNv2Pack calls
             monkeypatch.setattr(vsr.ops.modules, "deform_conv2d", torchvision.ops.deform_conv2d)
         else:  # the whole forward, written from the agreed DCNv2Pack semantics
@@ -230,29 +249,73 @@ def test_config_rebuilds_the_same_architecture() -> None:
     assert clone.config == model.config and clone.scales == (3,) and clone.num_frames == 3
 
 
-def test_offset_magnitudes_and_divergence_warning() -> None:
-    model = _tiny(trunk_conv="static")
+def test_offset_recorder_sees_the_offsets_every_dcn_uses() -> None:
+    model = _tiny(trunk_conv="static", max_offset=4.0)
     _perturb_offsets(model, std=0.1)
-    captured = {}
+    raw = {}
     hooks = [
         dcn.conv_offset.register_forward_hook(
-            lambda mod, inp, out, n=name: captured.__setitem__(n, out.detach())
+            lambda mod, inp, out, n=name: raw.__setitem__(n, out.detach())
         )
         for name, dcn in _dcns(model).items()
     ]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with OffsetRecorder(model) as recorder:
         model(_frames())
+        magnitudes = recorder.magnitudes()
     for h in hooks:
         h.remove()
-    magnitudes = model.offset_magnitudes()
-    assert set(magnitudes) == set(captured)
-    for name, out in captured.items():
-        expected = out[:, : 2 * out.shape[1] // 3].abs().mean().item()
-        assert magnitudes[name] == pytest.approx(expected, rel=1e-4), name
-    model.offset_warn_threshold = min(magnitudes.values()) / 2
-    with pytest.warns(RuntimeWarning, match="deformable offsets are large"):
-        model(_frames())
+    assert set(magnitudes) == set(raw) and len(raw) == 4
+    for name, out in raw.items():
+        offsets = 4.0 * torch.tanh(out[:, : 2 * out.shape[1] // 3] / 4.0)
+        assert magnitudes[name] == pytest.approx(offsets.abs().mean().item(), rel=1e-4), name
+    # Detached: later forwards are not recorded, and the model has no hooks left.
+    model(_frames())
+    assert recorder.magnitudes() == magnitudes
+    assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_offset_recorder_records_only_while_enabled_and_averages_every_pass() -> None:
+    model = _tiny(trunk_conv="static").eval()
+    _perturb_offsets(model, std=0.1)
+    frames = _frames(b=2)
+    recorder = OffsetRecorder(model, enabled=False)
+    with torch.no_grad():
+        model(frames, 2)
+        assert recorder.magnitudes() == {}
+        recorder.enabled = True
+        model(frames, 2)
+        whole = recorder.magnitudes()
+        recorder.reset()
+        features = model.extract_features(frames.flatten(0, 1))
+        model.restore(features, frames[:, 1], 2, frames_per_alignment=1)  # 3 passes per DCN
+        per_pass = recorder.magnitudes()
+    recorder.remove()
+    assert whole.keys() == per_pass.keys()
+    for name, value in whole.items():
+        assert per_pass[name] == pytest.approx(value, rel=1e-5), name
+
+
+def test_forward_is_pure_even_when_offsets_blow_up() -> None:
+    """No host reads (device syncs on a GPU), no warnings, nothing stored on the DCNs.
+
+    On the meta device tensors have shapes but no values: reading one (``float``,
+    ``.item()``, ``bool``, ``.tolist()``) raises, as it would need a sync on a GPU.
+    """
+    model = _tiny(trunk_conv="cond_dynamic")
+    _perturb_offsets(model, std=50.0)  # mean |offset| in the thousands of pixels
+    dcns = _dcns(model)
+    before = {name: dict(vars(dcn)) for name, dcn in dcns.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model(_frames(), 2, "noise", 0.5).mean().backward()
+    assert {name: vars(dcn) for name, dcn in dcns.items()} == before
+    meta = model.to("meta")
+    frames = _frames(b=2).to("meta")
+    assert meta(frames, 3, "blur", 0.3).shape == (2, 3, 36, 36)
+    features = meta.extract_features(frames.flatten(0, 1))
+    assert meta.restore(features, frames[:, 1], 4, "noise", frames_per_alignment=1).shape == (
+        2, 3, 48, 48
+    )
 
 
 def test_set_temperature_reaches_every_bank() -> None:
@@ -279,6 +342,7 @@ def test_one_expert_trunk_equals_the_static_model(trunk_conv: str) -> None:
 def test_max_offset_bounds_every_dcn() -> None:
     model = _tiny(trunk_conv="static", max_offset=0.3)
     _perturb_offsets(model, std=3.0)
-    model(_frames())
-    magnitudes = model.offset_magnitudes()
+    with OffsetRecorder(model) as recorder:
+        model(_frames())
+    magnitudes = recorder.magnitudes()
     assert all(0.05 < v <= 0.3 for v in magnitudes.values()), magnitudes

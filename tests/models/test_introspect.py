@@ -24,22 +24,20 @@ def _load_script(name: str):
 
 
 def test_zero_offsets_give_the_regular_grid() -> None:
-    raw = torch.zeros(3 * 2 * 9, 6, 7)
-    points, mask = sampling_points(raw, 3, 4)
+    offset, mask = torch.zeros(2 * 2 * 9, 6, 7), torch.full((2 * 9, 6, 7), 0.5)
+    points, mask = sampling_points(offset, mask, 3, 4)
     grid = [(3 + dy, 4 + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     np.testing.assert_array_equal(points, np.array([grid, grid], dtype=float))
     np.testing.assert_array_equal(mask, np.full((2, 9), 0.5))
 
 
-def test_offset_channel_layout_and_bound() -> None:
-    raw = torch.zeros(3 * 2 * 9, 5, 5)
-    # group 1, tap 5 (row 1, col 2): dy at channel 2*(9+5), dx next to it; its mask logit.
-    raw[2 * 14, 2, 2], raw[2 * 14 + 1, 2, 2], raw[2 * 18 + 14, 2, 2] = 1.5, -2.0, 10.0
-    points, mask = sampling_points(raw, 2, 2)
+def test_offset_channel_layout() -> None:
+    offset, mask = torch.zeros(2 * 2 * 9, 5, 5), torch.zeros(2 * 9, 5, 5)
+    # group 1, tap 5 (row 1, col 2): dy at channel 2*(9+5), dx next to it; its mask.
+    offset[2 * 14, 2, 2], offset[2 * 14 + 1, 2, 2], mask[14, 2, 2] = 1.5, -2.0, 0.75
+    points, weights = sampling_points(offset, mask, 2, 2)
     np.testing.assert_allclose(points[1, 5], [2 + 0 + 1.5, 2 + 1 - 2.0])
-    assert mask[1, 5] == pytest.approx(1 / (1 + np.exp(-10.0)))
-    bounded, _ = sampling_points(raw, 2, 2, max_offset=1.0)
-    np.testing.assert_allclose(bounded[1, 5], [2 + np.tanh(1.5), 3 - np.tanh(2.0)])
+    assert weights[1, 5] == 0.75 and weights.sum() == 0.75
 
 
 def _bilinear(feat: torch.Tensor, y: float, x: float) -> torch.Tensor:
@@ -60,15 +58,15 @@ def test_captured_points_are_where_the_dcn_samples() -> None:
     with torch.no_grad():
         dcn.conv_offset.weight.normal_(0, 0.3)
     frames = torch.rand(1, 3, 3, 8, 8)
-    raw = capture_offsets(model, frames)
-    assert raw.shape == (3, 3 * 4 * 9, 8, 8)
+    offset, mask = capture_offsets(model, frames)
+    assert offset.shape == (3, 2 * 4 * 9, 8, 8) and mask.shape == (3, 4 * 9, 8, 8)
     # Check the point semantics against the operator itself on one pixel.
     x = torch.randn(1, 32, 8, 8)
     feat = torch.randn(1, 32, 8, 8)
     with torch.no_grad():
-        raw1 = dcn.conv_offset(feat)[0]
+        offset1, mask1 = dcn.offsets_and_mask(feat)
         out = dcn(x, feat)[0, :, 4, 5].double()
-    points, mask = sampling_points(raw1, 4, 5)
+    points, mask = sampling_points(offset1[0], mask1[0], 4, 5)
     per_group = 32 // points.shape[0]
     ref = dcn.bias.double().clone()
     for g in range(points.shape[0]):
@@ -77,6 +75,22 @@ def test_captured_points_are_where_the_dcn_samples() -> None:
             sample = _bilinear(x[0, chans], *points[g, k])
             ref += mask[g, k] * dcn.weight[:, chans, k // 3, k % 3].double() @ sample
     torch.testing.assert_close(out, ref.detach(), rtol=1e-4, atol=1e-4)
+
+
+def test_captured_offsets_are_the_bounded_ones_the_dcn_uses() -> None:
+    torch.manual_seed(0)
+    model = build_edvr("tiny", num_frame=3, trunk_conv="static", max_offset=0.5).eval()
+    dcn = model.pcd_align.dcn_pack["l1"]
+    with torch.no_grad():
+        dcn.conv_offset.weight.normal_(0, 0.3)
+    inputs = []
+    handle = dcn.register_forward_pre_hook(lambda m, args: inputs.append(args[1]))
+    offset, mask = capture_offsets(model, torch.rand(1, 3, 3, 8, 8))
+    handle.remove()
+    with torch.inference_mode():
+        expected_offset, expected_mask = dcn.offsets_and_mask(inputs[0])
+    assert torch.equal(offset, expected_offset) and torch.equal(mask, expected_mask)
+    assert 0.1 < offset.abs().max() <= 0.5
 
 
 def test_routing_table_matches_router_softmax() -> None:

@@ -153,20 +153,52 @@ def test_dcnv2pack_starts_as_half_a_plain_convolution():
     # Zero-initialised offsets and mask logits: offset 0 and mask sigmoid(0) = 0.5 everywhere.
     expected = F.conv2d(x, 0.5 * pack.weight, pack.bias, padding=1)
     torch.testing.assert_close(pack(x, feat), expected)
-    assert pack.last_offset_mean == 0.0
+    offset, mask = pack.offsets_and_mask(feat)
+    assert offset.shape == (2, 2 * 4 * 9, 9, 7) and not offset.any()
+    assert mask.shape == (2, 4 * 9, 9, 7) and bool((mask == 0.5).all())
 
 
-def test_dcnv2pack_reports_offsets_and_bounds_them():
+def test_dcnv2pack_bounds_its_offsets():
     torch.manual_seed(0)
     pack = DCNv2Pack(8, 8, deformable_groups=2, max_offset=3.0)
     torch.nn.init.normal_(pack.conv_offset.bias, std=50.0)
     x = torch.randn(1, 8, 6, 6)
-    pack(x, x)
-    assert 0 < pack.last_offset_mean <= 3.0
+    offset, mask = pack.offsets_and_mask(x)
+    assert 0 < offset.abs().max() <= 3.0
     unbounded = DCNv2Pack(8, 8, deformable_groups=2)
     unbounded.load_state_dict(pack.state_dict())
-    unbounded(x, x)
-    assert unbounded.last_offset_mean > 10
+    raw, raw_mask = unbounded.offsets_and_mask(x)
+    assert raw.abs().mean() > 10
+    torch.testing.assert_close(offset, 3.0 * torch.tanh(raw / 3.0))
+    torch.testing.assert_close(mask, raw_mask)  # the bound is on the offsets only
+
+
+def test_dcnv2pack_forward_runs_on_offsets_and_mask():
+    """One definition of the split, bound and sigmoid: what forward uses is offsets_and_mask."""
+    torch.manual_seed(0)
+    pack = DCNv2Pack(8, 4, deformable_groups=2, max_offset=2.0).double()
+    torch.nn.init.normal_(pack.conv_offset.weight, std=1.0)
+    x, feat = torch.randn(2, 8, 6, 5, dtype=torch.float64), torch.randn(2, 8, 6, 5).double()
+    offset, mask = pack.offsets_and_mask(feat)
+    expected = deform_conv2d(x, offset, pack.weight, pack.bias, 1, 1, 1, mask)
+    torch.testing.assert_close(pack(x, feat), expected)
+
+
+def test_dcnv2pack_forward_is_pure():
+    """No host read of any value (a device sync on a GPU) and nothing stored on the module.
+
+    On the meta device tensors have shapes but no values: reading one (``float``,
+    ``.item()``, ``bool``) raises, as a GPU sync would be needed there.
+    """
+    torch.manual_seed(0)
+    pack = DCNv2Pack(8, 8, deformable_groups=2, max_offset=3.0)
+    torch.nn.init.normal_(pack.conv_offset.weight, std=1.0)
+    before = dict(vars(pack))
+    x = torch.randn(1, 8, 6, 6)
+    pack(x, x).sum().backward()
+    assert vars(pack) == before
+    meta = pack.to("meta")
+    assert meta(x.to("meta"), x.to("meta")).shape == (1, 8, 6, 6)
 
 
 def test_dcnv2pack_gradients_reach_the_offset_branch():

@@ -20,6 +20,7 @@ from training_helpers import synthetic_loader
 from vsr.metrics import default_backbone_path
 from vsr.models import build_edvr
 from vsr.nn import KernelBankConv2d
+from vsr.ops import DCNv2Pack
 from vsr.training import VSRLitModule
 from vsr.training.callbacks import (
     EMA,
@@ -225,13 +226,43 @@ def test_offset_monitor_logs_every_dcn_and_warns(caplog: pytest.LogCaptureFixtur
     module = make_module()
     with caplog.at_level(logging.WARNING, logger="vsr.training.callbacks.offsets"):
         trainer = fit(module, [OffsetMonitor(every_n_steps=1, warn_threshold=1e-9)], steps=2)
-    names = set(module.model.offset_magnitudes())
+    names = {n for n, m in module.model.named_modules() if isinstance(m, DCNv2Pack)}
     assert len(names) == 4
     logged = {k.removeprefix("train/offset/") for k in trainer.logged_metrics if "offset/" in k}
     assert logged == names | {"max"}
     # Offsets start at exactly zero (zero-initialised branch), then move after one step.
     assert float(trainer.logged_metrics["train/offset/max"]) > 0.0
     assert any("mean |offset|" in r.getMessage() for r in caplog.records)
+
+
+def test_offset_monitor_logs_the_offsets_the_dcns_used_and_removes_its_hooks() -> None:
+    module = make_module()
+    raw: list[dict[str, torch.Tensor]] = []  # conv_offset outputs of each training batch
+
+    class RawOffsets(Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, idx) -> None:
+            raw.append({})
+            self.hooks = [
+                m.conv_offset.register_forward_hook(
+                    lambda mod, inp, out, n=name: raw[-1].__setitem__(n, out.detach())
+                )
+                for name, m in pl_module.model.named_modules()
+                if isinstance(m, DCNv2Pack)
+            ]
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx) -> None:
+            for h in self.hooks:
+                h.remove()
+
+    monitor = OffsetMonitor(every_n_steps=2)
+    trainer = fit(module, [RawOffsets(), monitor], steps=3)  # logs the 1st and 3rd batch
+    assert monitor.warnings == 0 and len(raw) == 3 and len(raw[2]) == 4
+    for name, out in raw[2].items():
+        expected = out[:, : 2 * out.shape[1] // 3].abs().mean().item()  # no max_offset
+        assert expected > 0  # moved by the first two steps: this is the 3rd batch's
+        logged = float(trainer.logged_metrics[f"train/offset/{name}"])
+        assert logged == pytest.approx(expected, rel=1e-4), name
+    assert not any(m._forward_hooks for m in module.model.modules())
 
 
 def test_validation_images_go_to_tensorboard(tmp_path) -> None:

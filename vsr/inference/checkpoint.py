@@ -2,7 +2,9 @@
 
 A file holds ``{"format": "vsr-edvr", "version": 1, "model_config": model.config,
 "state_dict": model.state_dict(), "meta": {...}}``; ``build_edvr(**model_config)`` rebuilds
-the architecture, so a file is self-describing and needs no Hydra config to load.
+the architecture, so a file is self-describing and needs no Hydra config to load. The config
+holds architecture only; options older files also hold (see
+:data:`vsr.models.presets.RETIRED_OPTIONS`) are dropped when a file is read.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ def read_checkpoint(checkpoint: str | Path | None = None) -> dict[str, Any]:
     for key in ("model_config", "state_dict"):
         if not isinstance(payload.get(key), dict):
             raise CheckpointError(f"{path} is a damaged vsr checkpoint: {key!r} is missing")
+    from vsr.models import stored_config
+
+    payload["model_config"] = stored_config(payload["model_config"])
     return payload
 
 

@@ -35,6 +35,7 @@ from vsr.inference.tiling import (
     tiled_forward,
     work_ratio,
 )
+from vsr.models import FrameFeatures
 from vsr.video import BicubicProcessor, TranscodeResult, VideoError, process_frames, transcode
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
@@ -158,11 +159,11 @@ class ModelProcessor:
         """The whole network on windows ``x`` (N, T, 3, h, w) (its ``forward``, in parts)."""
         return self._restore(self._extract(x.flatten(0, 1)), x[:, x.shape[1] // 2])
 
-    def _extract(self, frames: torch.Tensor) -> list[torch.Tensor]:
+    def _extract(self, frames: torch.Tensor) -> FrameFeatures:
         with autocast(self.precision, self.device):
             return self.model.extract_features(frames)
 
-    def _restore(self, features: list[torch.Tensor], centre: torch.Tensor) -> torch.Tensor:
+    def _restore(self, features: FrameFeatures, centre: torch.Tensor) -> torch.Tensor:
         n = centre.shape[0]
         with autocast(self.precision, self.device):
             # One frame aligned at a time: the same result, a smaller working set (larger
@@ -173,7 +174,7 @@ class ModelProcessor:
             )
         return out.float()
 
-    def _features_of(self, windows: np.ndarray, x: torch.Tensor) -> list[list[torch.Tensor]]:
+    def _features_of(self, windows: np.ndarray, x: torch.Tensor) -> list[FrameFeatures]:
         """Per-frame features of the windows' frames (window-major), computed once per frame."""
         n, t = x.shape[:2]
         keys = [[windows[i, j].tobytes() for j in range(t)] for i in range(n)]
@@ -190,25 +191,19 @@ class ModelProcessor:
         return [self._features[key] for key in order]
 
     def _restore_tile(
-        self, frame_features: list[list[torch.Tensor]], centre: torch.Tensor, tile: Tile | None
+        self, frame_features: list[FrameFeatures], centre: torch.Tensor, tile: Tile | None
     ) -> torch.Tensor:
         """:meth:`restore` on a tile's context (None: the whole frame).
 
         Each frame's features are cropped and gathered into the batch here, so no copy of
         whole frames' features is ever made.
         """
-        padded_h, padded_w = frame_features[0][0].shape[-2:]  # padded to a multiple of 4
+        padded_h, padded_w = frame_features[0].size  # padded to a multiple of 4
         cy0, cy1, cx0, cx1 = tile.context if tile else (0, padded_h, 0, padded_w)
         # Context ends inside the frame lie on the grid, except at the frame's edge, where
         # the features extend to the padded size just as untiled.
         fy1, fx1 = min(-(-cy1 // GRID) * GRID, padded_h), min(-(-cx1 // GRID) * GRID, padded_w)
-        batch = []
-        for level in range(len(frame_features[0])):
-            step = padded_h // frame_features[0][level].shape[-2]  # 1, 2 or 4: pyramid level
-            batch.append(torch.cat([
-                f[level][..., cy0 // step : fy1 // step, cx0 // step : fx1 // step]
-                for f in frame_features
-            ]))
+        batch = FrameFeatures.cat([f.crop(cy0, fy1, cx0, fx1) for f in frame_features])
         return self._restore(batch, centre[..., cy0:cy1, cx0:cx1])
 
     def _plan(self, n: int, h: int, w: int) -> tuple[TileSize | None, bool]:
@@ -292,9 +287,9 @@ class ModelProcessor:
             )
             extract = measure_cost(lambda h, w: self._extract(frames(h, w, 1)), PROBE_SIZES)
             (h, w) = PROBE_SIZES[0]
-            kept_per_pixel = sum(f.nbytes for f in self._extract(frames(h, w, 1))) / (h * w)
+            kept_per_pixel = self._extract(frames(h, w, 1)).nbytes / (h * w)
             restore = measure_cost(lambda h, w: self._restore(
-                [f.repeat(n * t, 1, 1, 1) for f in self._extract(frames(h, w, 1))],
+                self._extract(frames(h, w, 1)).map(lambda f: f.repeat(n * t, 1, 1, 1)),
                 frames(h, w, n),
             ), PROBE_SIZES)
             # FLOPs grow with the pixels exactly (convolutions): one count per part.
@@ -302,7 +297,7 @@ class ModelProcessor:
                 features = self._extract(frames(h, w, 1))
             extract_flops = counted.get_total_flops() / (h * w)
             with FlopCounterMode(display=False) as counted:
-                self._restore([f.repeat(n * t, 1, 1, 1) for f in features], frames(h, w, n))
+                self._restore(features.map(lambda f: f.repeat(n * t, 1, 1, 1)), frames(h, w, n))
             restore_flops = counted.get_total_flops() / (h * w)
         known[key] = _NetworkCosts(
             whole, extract, restore, kept_per_pixel,

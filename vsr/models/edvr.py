@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -14,10 +14,75 @@ from vsr.models.blocks import TRUNK_CONVS, ResidualBlock
 from vsr.models.pcd import PCDAlignment
 from vsr.models.tsa import TSAFusion
 from vsr.nn import ConditionEmbedding, KernelBankConv2d
-from vsr.ops import DCNv2Pack
 
 #: The pyramid has three levels of stride 2, so the network works on multiples of 4.
 _MULTIPLE = 4
+#: Stride of each pyramid level in (padded) input pixels, finest first.
+_STRIDES = (1, 2, 4)
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """What :meth:`EDVR.extract_features` computes per frame and :meth:`EDVR.restore` uses.
+
+    A video pipeline keeps these per frame and builds each call's batch from them
+    (:meth:`crop` to a tile, :meth:`cat` the windows' frames), without knowing what is inside.
+
+    Attributes:
+        levels: the feature pyramid of N frames, ``(N, C, H, W)``, ``(N, C, H/2, W/2)``,
+            ``(N, C, H/4, W/4)``, with H and W the frames' size padded to a multiple of 4.
+        projections: each level's :meth:`PCDAlignment.project_neighbours`, the same shapes.
+    """
+
+    levels: tuple[torch.Tensor, ...]
+    projections: tuple[torch.Tensor, ...]
+
+    @property
+    def batch_size(self) -> int:
+        """N, the number of frames."""
+        return self.levels[0].shape[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(H, W): the frames' size padded to a multiple of 4."""
+        return tuple(self.levels[0].shape[-2:])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by all the tensors."""
+        return sum(f.nbytes for f in self.levels + self.projections)
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> FrameFeatures:
+        """``fn`` applied to every tensor (e.g. a reorder or repeat along the batch)."""
+        return FrameFeatures(tuple(map(fn, self.levels)), tuple(map(fn, self.projections)))
+
+    def crop(self, y0: int, y1: int, x0: int, x1: int) -> FrameFeatures:
+        """The features of rows ``y0:y1`` and columns ``x0:x1`` of the padded frames.
+
+        Raises:
+            ValueError: if a bound is not a multiple of 4 (the coarsest level's stride).
+        """
+        if any(v % _MULTIPLE for v in (y0, y1, x0, x1)):
+            raise ValueError(f"crop bounds must be multiples of {_MULTIPLE}: {y0, y1, x0, x1}")
+
+        def crop(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+            return tuple(
+                f[..., y0 // s : y1 // s, x0 // s : x1 // s]
+                for f, s in zip(tensors, _STRIDES, strict=True)
+            )
+
+        return FrameFeatures(crop(self.levels), crop(self.projections))
+
+    @staticmethod
+    def cat(features: Sequence[FrameFeatures]) -> FrameFeatures:
+        """The frames of all ``features``, in order, as one batch."""
+
+        def cat(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+            return tuple(torch.cat(level) for level in zip(*parts, strict=True))
+
+        return FrameFeatures(
+            cat([f.levels for f in features]), cat([f.projections for f in features])
+        )
 
 
 class UpsampleHead(nn.Module):
@@ -80,8 +145,8 @@ class EDVR(nn.Module):
         cond_dim: size of the condition embedding (``cond_dynamic``).
         routing_content: ``cond_dynamic`` routing also looks at the features' GAP.
         num_hr_feat: channels of the high-resolution convolutions in the heads.
-        max_offset: optional bound on |offset| in every DCN.
-        offset_warn_threshold: warn when a DCN's mean |offset| exceeds this (divergence).
+        max_offset: optional bound on |offset| in every DCN (monitor offsets with
+            :class:`vsr.models.introspect.OffsetRecorder`).
         base_upsample: interpolation of the centre frame added to the output (``bicubic``;
             BasicSR's EDVR uses ``bilinear``).
     """
@@ -101,7 +166,6 @@ class EDVR(nn.Module):
         routing_content: bool = False,
         num_hr_feat: int = 64,
         max_offset: float | None = None,
-        offset_warn_threshold: float = 50.0,
         base_upsample: str = "bicubic",
     ) -> None:
         super().__init__()
@@ -132,14 +196,12 @@ class EDVR(nn.Module):
             "routing_content": routing_content,
             "num_hr_feat": num_hr_feat,
             "max_offset": max_offset,
-            "offset_warn_threshold": offset_warn_threshold,
             "base_upsample": base_upsample,
         }
         self.num_frame = self.num_frames = num_frame
         self.center_frame_idx = num_frame // 2
         self.scales = scales
         self.trunk_conv = trunk_conv
-        self.offset_warn_threshold = offset_warn_threshold
         self.base_upsample = base_upsample
 
         self.conv_first = nn.Conv2d(3, num_feat, 3, 1, 1)
@@ -195,7 +257,7 @@ class EDVR(nn.Module):
             )
 
     # ---------------------------------------------------------------------------- forward
-    def extract_features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+    def extract_features(self, frames: torch.Tensor) -> FrameFeatures:
         """The per-frame part of the network: what one frame contributes to any window.
 
         The feature pyramid and the neighbour half of the alignment's first offset
@@ -209,8 +271,7 @@ class EDVR(nn.Module):
                 multiple of 4 for the pyramid).
 
         Returns:
-            Six tensors of batch N: the pyramid levels (full, 1/2, 1/4 size, ``num_feat``
-            channels) and their :meth:`PCDAlignment.project_neighbours`.
+            The features of the N frames.
         """
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise ValueError(f"frames must have shape (N, 3, H, W), got {tuple(frames.shape)}")
@@ -221,8 +282,8 @@ class EDVR(nn.Module):
         l1 = self.feature_extraction(self.lrelu(self.conv_first(frames)))
         l2 = self.lrelu(self.conv_l2_2(self.lrelu(self.conv_l2_1(l1))))
         l3 = self.lrelu(self.conv_l3_2(self.lrelu(self.conv_l3_1(l2))))
-        levels = [l1, l2, l3]
-        return levels + self.pcd_align.project_neighbours(levels)
+        levels = (l1, l2, l3)
+        return FrameFeatures(levels, tuple(self.pcd_align.project_neighbours(list(levels))))
 
     def forward(
         self,
@@ -255,7 +316,7 @@ class EDVR(nn.Module):
 
     def restore(
         self,
-        features: Sequence[torch.Tensor],
+        features: FrameFeatures,
         centre: torch.Tensor,
         scale: int | torch.Tensor = 4,
         degradation: str | int | Sequence | torch.Tensor = "bicubic",
@@ -278,25 +339,23 @@ class EDVR(nn.Module):
         s = self._check_scale(scale)
         b, _, h, w = centre.shape
         t = self.num_frame
-        if len(features) != 6 or features[0].shape[0] != b * t:
-            shapes = [tuple(f.shape) for f in features]
+        if features.batch_size != b * t:
             raise ValueError(
-                f"features must be the 6 tensors of extract_features for {b} windows of "
-                f"{t} frames ({b * t} frames), got shapes {shapes}"
+                f"features must be extract_features of {b} windows of {t} frames "
+                f"({b * t} frames), got {features.batch_size} frames"
             )
-        deg = degradation_ids(degradation, b, device=centre.device)
+        degradation_ids(degradation, b)  # checked before the expensive part, model or not
         cond = None
         if self.condition is not None:
-            cond = self.condition(s, deg, strength, batch_size=b)
+            cond = self.condition(s, degradation, strength, batch_size=b)
 
-        levels, projections = list(features[:3]), list(features[3:])
-        hp, wp = levels[0].shape[-2:]  # padded to a multiple of 4; cropped back at the end
+        levels, projections = list(features.levels), list(features.projections)
+        hp, wp = features.size  # padded to a multiple of 4; cropped back at the end
         ci = self.center_frame_idx
         refs = [f.reshape(b, t, *f.shape[1:])[:, ci] for f in levels]
         # All (window, frame) pairs go through the alignment as one batch of B*T.
         aligned = self.pcd_align(levels, projections, refs, frames_per_alignment)
         aligned = aligned.reshape(b, t, -1, hp, wp)
-        self.check_offsets()
 
         feat = self.fusion(aligned if self.with_tsa else aligned.reshape(b, -1, hp, wp))
         for block in self.reconstruction:
@@ -306,33 +365,6 @@ class EDVR(nn.Module):
         return out + base
 
     # -------------------------------------------------------------------- introspection
-    def offset_magnitudes(self) -> dict[str, float]:
-        """Mean |offset| of every DCN's last forward, by module name (for logging)."""
-        out = {}
-        for name, module in self.named_modules():
-            if isinstance(module, DCNv2Pack) and module.last_offset_mean is not None:
-                out[name] = float(module.last_offset_mean)
-        return out
-
-    def check_offsets(self) -> dict[str, float]:
-        """Warn (``RuntimeWarning``) when a DCN's mean |offset| exceeds the threshold.
-
-        A mean |offset| that keeps growing past ~50 pixels means alignment has diverged
-        (reported by EDVR users); lower the offset branches' learning rate or set
-        ``max_offset``. Returns the offending DCNs (name -> mean |offset|).
-        """
-        over = {k: v for k, v in self.offset_magnitudes().items() if v > self.offset_warn_threshold}
-        if over:
-            worst = max(over, key=over.get)
-            warnings.warn(
-                f"deformable offsets are large: mean |offset| of {worst} is {over[worst]:.1f} "
-                f"> {self.offset_warn_threshold} ({len(over)} DCN(s) over); training may have "
-                "diverged: lower the offset learning rate or set max_offset",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return over
-
     def set_temperature(self, t: float) -> None:
         """Set the routing softmax temperature of every kernel-bank layer of the trunk."""
         for module in self.modules():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from vsr.models.edvr import EDVR
@@ -34,6 +35,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_reconstruct_block": 40,
     },
 }
+
+
+#: Options older versions kept in ``model.config`` that are not architecture (the offset
+#: warning threshold, now the training callback's own): ignored in stored configs.
+RETIRED_OPTIONS = frozenset({"offset_warn_threshold"})
+
+
+def stored_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A model config read from a file, without the options that are no longer in it.
+
+    ``build_edvr(**stored_config(config))`` rebuilds the model of a file written by any vsr
+    version (a retired option never changed the weights or the outputs).
+    """
+    return {k: v for k, v in config.items() if k not in RETIRED_OPTIONS}
 
 
 def build_edvr(preset: str = "m", num_frames: int | None = None, **overrides: Any) -> EDVR:

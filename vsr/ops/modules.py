@@ -90,15 +90,16 @@ class DCNv2Pack(DeformConv2d):
     and training begins from a stable, undeformed alignment. Parameter names follow BasicSR's
     DCNv2Pack (``weight``, ``bias``, ``conv_offset``) so its checkpoints load unchanged.
 
+    The forward pass only computes (no host syncs, nothing stored on the module): monitoring,
+    e.g. the mean |offset| that warns of a diverging alignment, belongs to forward hooks,
+    which get the same offsets from :meth:`offsets_and_mask`.
+
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups: as nn.Conv2d.
         deformable_groups: offset groups; each has its own offsets and mask.
         max_offset: if set, offsets are bounded to ``max_offset * tanh(raw / max_offset)``,
             a remedy for the offset blow-up that makes EDVR training diverge.
         offset_channels: channels of ``feat`` (defaults to ``in_channels``).
-
-    Attributes:
-        last_offset_mean: mean |offset| of the last forward pass (a float), for monitoring.
 
     Shape:
         - x ``(N, C_in, H, W)``, feat ``(N, offset_channels, H, W)``;
@@ -142,23 +143,26 @@ class DCNv2Pack(DeformConv2d):
         )
         nn.init.zeros_(self.conv_offset.weight)
         nn.init.zeros_(self.conv_offset.bias)
-        self.last_offset_mean = 0.0
 
-    def forward(self, x: Tensor, feat: Tensor) -> Tensor:  # type: ignore[override]
+    def offsets_and_mask(self, feat: Tensor) -> tuple[Tensor, Tensor]:
+        """The offsets (bounded by ``max_offset``, if set) and the mask this layer uses.
+
+        Shapes:
+            feat ``(N, offset_channels, H, W)`` -> offset ``(N, 2 * G_off * kh * kw, H_out,
+            W_out)`` (``2(g*K + k)`` is tap k's dy, the next channel its dx) and mask
+            ``(N, G_off * kh * kw, H_out, W_out)`` in (0, 1).
+        """
+        taps = self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]
         # The first two thirds are offsets, the last third mask logits: the same split as
         # BasicSR's chunk-into-three-then-concatenate, so its weights mean the same here.
         # Both halves are views: the CPU kernel reads them in place, NCHW or channels-last.
-        offset, mask_logits = self.conv_offset(feat).split(
-            [2 * self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]] * 1
-            + [self.deformable_groups * self.kernel_size[0] * self.kernel_size[1]],
-            dim=1,
-        )
+        offset, mask_logits = self.conv_offset(feat).split([2 * taps, taps], dim=1)
         if self.max_offset is not None:
             offset = self.max_offset * torch.tanh(offset / self.max_offset)
-        mask = torch.sigmoid(mask_logits)
-        # One pass, no |offset| temporary: this runs on every forward, inference included.
-        l1 = torch.linalg.vector_norm(offset.detach(), ord=1)
-        self.last_offset_mean = float(l1) / offset.numel() if offset.numel() else 0.0
+        return offset, torch.sigmoid(mask_logits)
+
+    def forward(self, x: Tensor, feat: Tensor) -> Tensor:  # type: ignore[override]
+        offset, mask = self.offsets_and_mask(feat)
         return deform_conv2d(
             x, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask
         )

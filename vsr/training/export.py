@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from vsr.inference import save_model_file
-from vsr.models import build_edvr
+from vsr.models import build_edvr, stored_config
 from vsr.training.callbacks.ema import STATE_KEY as EMA_KEY
 
 _PREFIX = "model."
@@ -65,7 +65,7 @@ def export_checkpoint(
     """
     path = Path(checkpoint)
     ckpt = _load(path)
-    config = dict(ckpt["vsr"]["model_config"])
+    config = stored_config(ckpt["vsr"]["model_config"])
     model = build_edvr(**config)
     ema = ckpt.get("callbacks", {}).get(EMA_KEY)
     if use_ema and ema is not None and ema.get("shadow") is not None:
