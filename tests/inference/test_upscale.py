@@ -178,11 +178,11 @@ def test_bad_options():
 
 def test_precision_and_memory_options():
     from vsr.inference.memory import parse_size
-    from vsr.inference.runtime import cpu_has_native_bf16, resolve_precision
+    from vsr.inference.runtime import cpu_prefers_bf16, resolve_precision
 
     cpu = torch.device("cpu")
     # auto follows the hardware; bf16 can be forced anywhere (emulated where not native).
-    assert resolve_precision("auto", cpu) == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert resolve_precision("auto", cpu) == ("bf16" if cpu_prefers_bf16() else "fp32")
     assert resolve_precision("bf16", cpu) == "bf16"
     assert parse_size("1.5G") == 3 * 2**29 and parse_size("800M") == 800 * 2**20
     assert parse_size("4096") == 4096 and parse_size("2GiB") == 2**31
