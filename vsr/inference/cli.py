@@ -8,11 +8,14 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from vsr.conditions import DEGRADATIONS, SCALES
 from vsr.inference.errors import InferenceError
+from vsr.inference.options import UpscaleOptions
 from vsr.inference.runtime import DEFAULT_TILE_OVERLAP, DEVICES, PRECISIONS
-from vsr.video import VideoError
+from vsr.video import TranscodeOptions, VideoError
+from vsr.video.segments import DEFAULT_SEGMENT_FRAMES
 from vsr.video.stream import PADDINGS
 
 PROG = "vsr-upscale"
@@ -27,10 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
             "metadata; streams the input so memory does not grow with its length."
         ),
     )
-    p.add_argument("input", help="video file, or a folder of image frames")
+    p.add_argument("input", help="video file, a folder of image frames, or a folder of videos")
     p.add_argument(
         "output",
-        help="video file (.mp4, .mkv, .mov, .webm), or a folder name for PNG frames",
+        help="video file (.mp4, .mkv, .mov, .webm), or a folder name for PNG frames (or for "
+             "the upscaled videos of a folder of videos)",
     )
     p.add_argument("--scale", type=int, default=4, choices=SCALES, help="upscaling factor")
     p.add_argument("--degradation", default="bicubic", choices=DEGRADATIONS,
@@ -41,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exported .pt weights (default: the shipped checkpoints/vsr_tiny.pt)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: bf16 where the CPU or GPU runs it natively (else fp16 on CUDA, "
-                        "fp32 on the CPU)")
+                   help="auto: bf16 where it is faster (GPUs from Ampere on; CPUs with AMX or "
+                        "Arm BF16), else fp16 on CUDA, fp32 on the CPU")
     p.add_argument("--tile", type=_tile, default="auto",
                    help="auto (default): the largest tiles that fit --max-memory; N: tiles of "
                         "N input pixels; 0: untiled")
@@ -66,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(as ffmpeg -to)")
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of a folder-of-frames input (default 25)")
+    p.add_argument("--segment-frames", type=_non_negative, default=DEFAULT_SEGMENT_FRAMES,
+                   metavar="N",
+                   help="work in resumable segments of about N frames, kept in OUTPUT.vsr-job/ "
+                        "until the output is joined: rerunning an interrupted command resumes "
+                        "it, and torchrun/srun processes share the segments (default "
+                        "%(default)s; 0: one pass, nothing to resume)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard an unfinished job for OUTPUT instead of resuming it")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
     p.add_argument("--compare", default=None, metavar="PNG",
                    help="also write bicubic | model side by side for the middle frame")
@@ -84,6 +96,16 @@ def _tile(text: str) -> str | int:
         raise argparse.ArgumentTypeError(
             f"expected auto, 0 (untiled) or a number of pixels, got {text!r}"
         )
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of frames >= 0, got {text!r}")
     return value
 
 
@@ -126,21 +148,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def options_from(args: argparse.Namespace) -> UpscaleOptions:
+    """The job's options, from the parsed command line (the one place they are copied)."""
+    video = TranscodeOptions(
+        codec=args.codec, crf=args.crf, pix_fmt=args.pix_fmt, start=args.start, end=args.end,
+        fps=args.fps, batch=args.batch, padding=args.window_padding,
+        segment_frames=args.segment_frames, restart=args.restart, overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
+    return UpscaleOptions(
+        scale=args.scale, degradation=args.degradation, strength=args.strength,
+        checkpoint=args.checkpoint, device=args.device, precision=args.precision,
+        tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
+        compare=args.compare, video=video,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
+    team = None
     try:
         # Imported here: the model code is only needed for a real run, not for --help.
+        from vsr.inference.checkpoint import load_model
+        from vsr.inference.distributed import launched_team, rank_device
+        from vsr.inference.folder import is_video_folder, upscale_folder
+        from vsr.inference.runtime import resolve_device
         from vsr.inference.upscale import upscale_video
 
-        result = upscale_video(
-            args.input, args.output, checkpoint=args.checkpoint, scale=args.scale,
-            degradation=args.degradation, strength=args.strength, device=args.device,
-            precision=args.precision, tile=args.tile, tile_overlap=args.tile_overlap,
-            max_memory=args.max_memory,
-            batch=args.batch, padding=args.window_padding, codec=args.codec, crf=args.crf,
-            pix_fmt=args.pix_fmt,
-            start=args.start, end=args.end, fps=args.fps, overwrite=args.overwrite,
-            compare=args.compare, quiet=args.quiet,
-        )
+        options = options_from(args)
+        folder = is_video_folder(Path(args.input))
+        if folder and options.compare:
+            raise InferenceError("--compare takes one video, not a folder of videos")
+        team = launched_team()
+        if team is not None and not options.video.segment_frames:
+            raise InferenceError(
+                "several processes share the work by segments: --segment-frames must be > 0"
+            )
+        device = resolve_device(rank_device(options.device, team))
+        model = load_model(options.checkpoint, device)
+        if folder:
+            result = upscale_folder(args.input, args.output, options, model=model, team=team)
+        else:
+            result = upscale_video(args.input, args.output, options, model=model, team=team)
     except (VideoError, InferenceError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
@@ -148,7 +196,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; {args.output} was not written", file=sys.stderr)
+        print(f"{PROG}: interrupted; {args.output} was not written"
+              + ("" if not args.segment_frames else
+                 " (finished segments are kept: rerun the same command to resume)"),
+              file=sys.stderr)
         return 130
     except MemoryError:
         print(f"{PROG}: error: out of memory; try a smaller --max-memory (or --tile 256) and "
@@ -160,13 +211,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: out of GPU memory; try a smaller --max-memory (or --tile 256) "
               "and --batch 1", file=sys.stderr)
         return 1
-    if not args.quiet:
-        print(
-            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s "
-            f"({result.fps:.2f} fps)",
-            file=sys.stderr,
-        )
+    finally:
+        if team is not None:
+            team.close()
+    if not args.quiet and (team is None or team.rank == 0):
+        print(_summary(result), file=sys.stderr)
     return 0
+
+
+def _summary(result) -> str:
+    if hasattr(result, "skipped"):  # a folder of videos
+        return (
+            f"wrote {len(result.done)} videos to {result.output} ({result.frames} frames in "
+            f"{result.seconds:.1f} s, {result.fps:.2f} fps); {len(result.skipped)} were "
+            "already done"
+        )
+    resumed = f", {result.resumed} resumed from an earlier run" if result.resumed else ""
+    return (
+        f"wrote {result.output}: {result.frames} frames{resumed} in {result.seconds:.1f} s "
+        f"({result.fps:.2f} fps)"
+    )
 
 
 if __name__ == "__main__":

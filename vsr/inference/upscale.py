@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from vsr.conditions import DEGRADATIONS
 from vsr.inference.checkpoint import load_model
 from vsr.inference.errors import InferenceError
 from vsr.inference.memory import LinearCost, default_budget, measure_cost
+from vsr.inference.options import UpscaleOptions
 from vsr.inference.runtime import (
     DEFAULT_TILE_OVERLAP,
     autocast,
@@ -36,7 +38,16 @@ from vsr.inference.tiling import (
     work_ratio,
 )
 from vsr.models import FrameFeatures
-from vsr.video import BicubicProcessor, TranscodeResult, VideoError, process_frames, transcode
+from vsr.video import (
+    BicubicProcessor,
+    Team,
+    TranscodeOptions,
+    TranscodeResult,
+    VideoError,
+    process_frames,
+    transcode,
+)
+from vsr.video.progress import FrameProgress
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
 
@@ -393,63 +404,69 @@ def upscale_frames(
 def upscale_video(
     input: str | Path,
     output: str | Path,
+    options: UpscaleOptions | None = None,
     *,
-    checkpoint: str | Path | None = None,
     model: torch.nn.Module | None = None,
-    scale: int = 4,
-    degradation: str = "bicubic",
-    strength: float | None = None,
-    device: str = "auto",
-    precision: str = "auto",
-    tile: int | tuple[int, int] | str | None = "auto",
-    tile_overlap: int = DEFAULT_TILE_OVERLAP,
-    max_memory: int | None = None,
-    batch: int = 1,
-    padding: str = "reflect",
-    codec: str | None = None,
-    crf: int = 18,
-    pix_fmt: str | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    fps: float | None = None,
-    overwrite: bool = False,
-    compare: str | Path | None = None,
-    quiet: bool = True,
+    team: Team | None = None,
+    progress: FrameProgress | None = None,
+    **changes,
 ) -> TranscodeResult:
     """Upscale a video file or a folder of frames with a checkpoint; see ``vsr-upscale -h``.
 
     Streams the input (only a window of frames in memory), keeps timestamps, audio,
-    subtitles and metadata (:func:`vsr.video.transcode`), and optionally writes a
-    side-by-side ``compare`` PNG (bicubic | model) of the middle frame.
+    subtitles and metadata (:func:`vsr.video.transcode`), works in resumable segments
+    shared by ``team`` (unless ``segment_frames=0``), and optionally writes a side-by-side
+    ``compare`` PNG (bicubic | model) of the middle frame.
 
     Args:
+        options: the job's options; ``changes`` override single ones by name, of
+            :class:`UpscaleOptions` or of its ``video`` (``upscale_video(a, b, scale=2,
+            end=3.0)``).
         model: an already loaded model (then ``checkpoint`` and ``device`` are ignored).
-        Other arguments: as the command-line options of the same names.
+        team: the processes sharing the job (default: this one alone).
+        progress: a bar over a larger job to advance instead of one for this clip.
 
     Raises:
         VideoError, InferenceError: a one-line, user-facing problem.
     """
-    if batch < 1:
-        raise InferenceError(f"--batch must be >= 1, got {batch}")
+    options = (options or UpscaleOptions()).updated(**changes)
+    video = options.video
+    if video.batch < 1:
+        raise InferenceError(f"--batch must be >= 1, got {video.batch}")
     if model is None:
-        model = load_model(checkpoint, resolve_device(device))
+        model = load_model(options.checkpoint, resolve_device(options.device))
     dev = next(model.parameters()).device
     if dev.type == "cpu":
         keep_freed_memory()
+    precision = resolve_precision(options.precision, dev)
     processor = ModelProcessor(
-        model, scale, degradation, strength, tile, tile_overlap,
-        resolve_precision(precision, dev), max_memory=max_memory,
+        model, options.scale, options.degradation, options.strength, options.tile,
+        options.tile_overlap, precision, max_memory=options.max_memory,
     )
-    result = transcode(
-        input, output, processor, codec=codec, crf=crf, pix_fmt=pix_fmt, start=start, end=end,
-        fps=fps, batch=batch, padding=padding, overwrite=overwrite, quiet=quiet,
-        description=f"x{scale} {Path(input).name}",
-    )
-    if compare is not None:
-        write_compare(
-            input, compare, processor, result.frames // 2, start, end, fps, padding
-        )
+    # A resumed job must be made by the same network under the same conditions.
+    identity = {
+        "model": weights_fingerprint(model), "device": dev.type, "precision": precision,
+        "degradation": options.degradation, "strength": options.strength,
+        "tile": list(options.tile) if isinstance(options.tile, tuple) else options.tile,
+        "tile_overlap": options.tile_overlap, "max_memory": options.max_memory,
+    }
+    video = replace(video, description=f"x{options.scale} {Path(input).name}")
+    result = transcode(input, output, processor, video, team=team, identity=identity,
+                       progress=progress)
+    if options.compare is not None and (team is None or team.rank == 0):
+        write_compare(input, options.compare, processor, result.frames // 2, video)
     return result
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A hash of a model's weights and buffers (what a job's manifest records)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        # As raw bytes, whatever the dtype (bf16 has no NumPy type) or memory format.
+        raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+        digest.update(raw.numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:
@@ -465,8 +482,7 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
 
 def write_compare(
     input: str | Path, path: str | Path, processor: ModelProcessor, index: int,
-    start: float | None = None, end: float | None = None, fps: float | None = None,
-    padding: str = "reflect",
+    options: TranscodeOptions | None = None,
 ) -> Path:
     """Write a PNG with bicubic (left) and ``processor`` (right) for frame ``index``.
 
@@ -476,7 +492,9 @@ def write_compare(
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise VideoError(f"--compare needs a .png file name, got {path}")
-    reader = open_reader(input, start, end, fps)
+    options = options or TranscodeOptions()
+    reader = open_reader(input, options.start, options.end, options.fps)
+    padding = options.padding
     try:
         for i, window in enumerate(sliding_windows(reader.frames(), processor.num_frames, padding)):
             if i == index:

@@ -61,7 +61,9 @@ from vsr.video.files import (
     read_images,
 )
 from vsr.video.index import FrameIndex, index_video
+from vsr.video.job import Alone, JobMismatchError, Team
 from vsr.video.metadata import VideoInfo, probe
+from vsr.video.options import TranscodeOptions
 from vsr.video.pipeline import TranscodeResult, process_frames, transcode
 from vsr.video.processors import BicubicProcessor, FrameProcessor, bicubic
 from vsr.video.reader import Frame, open_reader
@@ -70,6 +72,7 @@ from vsr.video.stream import batched, sliding_windows
 __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
+    "Alone",
     "BicubicProcessor",
     "Clip",
     "ClipNotFoundError",
@@ -78,6 +81,9 @@ __all__ = [
     "FrameFolderClip",
     "FrameIndex",
     "FrameProcessor",
+    "JobMismatchError",
+    "Team",
+    "TranscodeOptions",
     "TranscodeResult",
     "UnreadableClipError",
     "VideoClip",

@@ -246,6 +246,16 @@ def _build_index(path: Path, on_frame: Callable[[], None] | None) -> FrameIndex:
     )
 
 
+def is_indexed(path: str | Path) -> bool:
+    """Whether :func:`index_video` has the file's index at hand (no decode needed)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns) in _cache
+
+
 def clear_index_cache() -> None:
     """Forget every cached index (tests; files rewritten within one mtime tick)."""
     _cache.clear()
@@ -258,4 +268,5 @@ __all__ = [
     "decode_packets",
     "derive_pts",
     "index_video",
+    "is_indexed",
 ]

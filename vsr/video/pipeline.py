@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from vsr.video.errors import VideoError
-from vsr.video.index import index_video
+from vsr.video.index import index_video, is_indexed
+from vsr.video.job import Alone, Team
+from vsr.video.metadata import VideoInfo
+from vsr.video.options import TranscodeOptions
 from vsr.video.output import atomic_output, output_kind
 from vsr.video.processors import FrameProcessor
 from vsr.video.progress import FrameProgress
@@ -25,26 +29,28 @@ log = logging.getLogger("vsr.video")
 
 @dataclass
 class TranscodeResult:
-    """What a run produced: ``frames`` written to ``output`` in ``seconds``."""
+    """What a run produced: ``frames`` written to ``output``, of which ``resumed`` came from
+    an earlier, interrupted run, in ``seconds``."""
 
     output: Path
     frames: int
     seconds: float
+    resumed: int = 0
 
     @property
     def fps(self) -> float:
-        return self.frames / max(self.seconds, 1e-9)
+        """Frames processed per second by this run."""
+        return (self.frames - self.resumed) / max(self.seconds, 1e-9)
 
 
-def process_frames(
-    frames: Iterator[Frame], processor: FrameProcessor, batch: int = 1, padding: str = "reflect"
+def process_windows(
+    windows: Iterable[list[Frame]], processor: FrameProcessor, batch: int = 1
 ) -> Iterator[tuple[Frame, np.ndarray]]:
-    """Run ``processor`` over the sliding windows of ``frames`` (``padding`` at the ends).
+    """Run ``processor`` over temporal windows, ``batch`` at a time.
 
     Yields:
         (the centre input frame, its processed (sH, sW, 3) uint8 image), in input order.
     """
-    windows = sliding_windows(frames, processor.num_frames, padding)
     for group in batched(windows, batch):
         stack = np.stack([[f.image for f in window] for window in group])  # (N, T, H, W, 3)
         outputs = processor(stack)
@@ -52,23 +58,24 @@ def process_frames(
             yield window[len(window) // 2], image
 
 
+def process_frames(
+    frames: Iterator[Frame], processor: FrameProcessor, batch: int = 1, padding: str = "reflect"
+) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Run ``processor`` over the sliding windows of ``frames`` (``padding`` at the ends)."""
+    windows = sliding_windows(frames, processor.num_frames, padding)
+    return process_windows(windows, processor, batch)
+
+
 def transcode(
     input: str | Path,
     output: str | Path,
     processor: FrameProcessor,
+    options: TranscodeOptions | None = None,
     *,
-    codec: str | None = None,
-    crf: int = 18,
-    pix_fmt: str | None = None,
-    start: float | None = None,
-    end: float | None = None,
-    fps: float | None = None,
-    batch: int = 1,
-    padding: str = "reflect",
-    overwrite: bool = False,
-    quiet: bool = True,
-    threaded: bool = True,
-    description: str = "upscaling",
+    team: Team | None = None,
+    identity: dict | None = None,
+    progress: FrameProgress | None = None,
+    **fields,
 ) -> TranscodeResult:
     """Process a video file (or a folder of frames) into a video file (or a folder of PNGs).
 
@@ -77,68 +84,130 @@ def transcode(
     audio re-encoded where the container needs it), rotation (as metadata), sample aspect
     ratio and colour tags. Odd output sizes are cropped by one pixel to even.
 
+    With ``options.segment_frames`` (the default) the work is a resumable job done in
+    segments (:mod:`vsr.video.segmented`), possibly shared by several processes (``team``);
+    with 0 it is one pass.
+
     Args:
         input: video file or folder of frames.
         output: ``.mp4``/``.mkv``/``.mov``/``.webm`` file, or a folder for PNG frames.
         processor: maps (N, T, H, W, 3) uint8 windows to (N, sH, sW, 3) uint8 frames.
-        codec: video encoder (default libx264, libvpx-vp9 for .webm); crf: its quality.
-        pix_fmt: output pixel format (default yuv420p, or the input's 4:4:4/4:2:2 chroma).
-        start, end: segment of the input in seconds from the start of the file (as ffmpeg's
-            ``-ss``/``-to`` and players count); the output keeps the input's timing
-            (shifted by the segment's start when ``start`` is given).
-        fps: frame rate of a folder-of-frames input (default 25).
-        batch: windows per processor call.
-        padding: temporal window padding at the clip ends, ``reflect`` or ``replicate``.
-        overwrite: replace an existing output.
-        quiet: no progress bar.
-        threaded: encode on a background thread (overlaps with decoding and the processor).
+        options: see :class:`TranscodeOptions`; ``fields`` override single ones
+            (``transcode(a, b, p, end=2.0)``).
+        team: the processes sharing the job (default: this one alone).
+        identity: what else must match for a job to be resumed (e.g. the model's hash).
+        progress: a bar over a larger job (a folder of videos) to advance, instead of one
+            for this clip.
 
     Raises:
         VideoError: bad input or output (see the message); no file is left at ``output``.
     """
-    output = Path(output)
-    kind = output_kind(output)
-    codec = codec or default_codec(output)
+    options = replace(options or TranscodeOptions(), **fields)
+    if options.segment_frames:
+        from vsr.video.segmented import transcode_segmented
+
+        return transcode_segmented(input, output, processor, options, team or Alone(),
+                                   identity or {}, progress)
+    if team is not None and team.size > 1:
+        raise VideoError("several processes need segments: set a segment length above 0")
+    return _transcode_once(input, Path(output), processor, options, progress)
+
+
+@contextmanager
+def clip_progress(
+    options: TranscodeOptions, total: int, shown: bool, outer: FrameProgress | None,
+    done: int = 0,
+) -> Iterator[Callable[[int], None]]:
+    """A function that shows ``n`` frames of this clip done: on its own bar, or on
+    ``outer`` (a bar over several clips) counted from where that bar stood."""
+    if outer is not None:
+        base = outer.done
+        outer.skip(done)
+        yield lambda n: outer.update(base + n)
+        outer.update(base + total)
+        return
+    with FrameProgress(options.description, total, not shown, done=done) as bar:
+        yield bar.update
+
+
+def index_input(input: str | Path, quiet: bool) -> None:
+    """Number every frame of a video file first (one decode without colour conversion), so
+    frames are never lost to the container's timestamps; cached for the readers."""
+    if Path(input).is_file() and not is_indexed(input):
+        with FrameProgress(f"indexing {Path(input).name}", None, quiet) as progress:
+            index_video(input, on_frame=progress.advance)
+
+
+def open_writer(
+    path: Path, output: Path, info: VideoInfo, scale: int, options: TranscodeOptions,
+    offset_seconds: float, first_index: int = 0,
+) -> VideoFileWriter | FrameFolderWriter:
+    """The writer for ``output``'s kind, writing to ``path`` (a temporary name)."""
+    if output_kind(output) == "folder":
+        return FrameFolderWriter(path, first_index)
+    width, height = output_size(info, scale, output)
+    return VideoFileWriter(
+        path, CONTAINER_FORMATS[output.suffix.lower()], info, width, height,
+        options.codec or default_codec(output), options.crf, offset_seconds, options.pix_fmt,
+    )
+
+
+def output_size(info: VideoInfo, scale: int, output: Path) -> tuple[int, int]:
+    """(width, height) of the output frames: 4:2:0 video needs even sizes, so the last
+    row/column is dropped rather than invented."""
+    width, height = info.width * scale, info.height * scale
+    if output_kind(output) == "video":
+        width, height = width - width % 2, height - height % 2
+    return width, height
+
+
+def write_processed(
+    results: Iterator[tuple[Frame, np.ndarray]], writer, size: tuple[int, int],
+    processor: FrameProcessor, info: VideoInfo, on_frame,
+) -> int:
+    """Write each processed frame at its input frame's timestamp; returns the count."""
+    width, height = size
+    count = 0
+    for frame, image in results:
+        if image.shape[0] < height or image.shape[1] < width:
+            raise VideoError(
+                f"{processor!r} returned a {image.shape[1]}x{image.shape[0]} frame "
+                f"for a {info.width}x{info.height} input at x{processor.scale}"
+            )
+        writer.write(image[:height, :width], frame.pts)
+        count += 1
+        on_frame(count)
+    return count
+
+
+def _transcode_once(
+    input: str | Path, output: Path, processor: FrameProcessor, options: TranscodeOptions,
+    outer: FrameProgress | None,
+) -> TranscodeResult:
+    """The whole clip in one pass, written under a temporary name, renamed when complete."""
+    output_kind(output)
     started = time.perf_counter()
-    with atomic_output(output, overwrite) as tmp:
-        if Path(input).is_file():
-            # Number every frame first (one decode without colour conversion), so frames are
-            # never lost to the container's timestamps; cached for the reader below.
-            with FrameProgress(f"indexing {Path(input).name}", None, quiet) as progress:
-                index_video(input, on_frame=progress.advance)
-        reader = open_reader(input, start, end, fps)
+    with atomic_output(output, options.overwrite) as tmp:
+        index_input(input, options.quiet)
+        reader = open_reader(input, options.start, options.end, options.fps)
         info = reader.info
         writer = None
         try:
-            width, height = info.width * processor.scale, info.height * processor.scale
-            if kind == "video":
-                # 4:2:0 chroma needs even sizes: drop the last row/column rather than invent one.
-                width, height = width - width % 2, height - height % 2
-                writer = VideoFileWriter(
-                    tmp, CONTAINER_FORMATS[output.suffix.lower()], info, width, height,
-                    codec, crf, reader.offset_seconds, pix_fmt,
-                )
-            else:
-                writer = FrameFolderWriter(tmp)
+            writer = open_writer(tmp, output, info, processor.scale, options,
+                                 reader.offset_seconds)
             writer.add_passthrough(reader.passthrough_streams)
-            if threaded:
-                writer = ThreadedWriter(writer, max_items=max(8, 2 * batch))
+            if options.threaded:
+                writer = ThreadedWriter(writer, max_items=max(8, 2 * options.batch))
             reader.on_packet = writer.mux_packet
-            total = getattr(reader, "total", None) or info.estimated_frames(start, end)
-            count = 0
-            with FrameProgress(description, total, quiet) as progress:
-                for frame, image in process_frames(reader.frames(), processor, batch, padding):
-                    if image.shape[0] < height or image.shape[1] < width:
-                        raise VideoError(
-                            f"{processor!r} returned a {image.shape[1]}x{image.shape[0]} frame "
-                            f"for a {info.width}x{info.height} input at x{processor.scale}"
-                        )
-                    writer.write(image[:height, :width], frame.pts)
-                    count += 1
-                    progress.advance()
+            with clip_progress(options, reader.total, not options.quiet, outer) as show:
+                results = process_frames(reader.frames(), processor, options.batch,
+                                         options.padding)
+                count = write_processed(
+                    results, writer, output_size(info, processor.scale, output), processor,
+                    info, show,
+                )
             if count == 0:
-                segment = "" if start is None and end is None else f" in [{start}, {end}) s"
-                raise VideoError(f"{info.path}: no frames to process{segment}")
+                raise no_frames_error(info, options)
             writer.close()
             writer = None
         except BaseException:
@@ -148,3 +217,10 @@ def transcode(
         finally:
             reader.close()
     return TranscodeResult(output, count, time.perf_counter() - started)
+
+
+def no_frames_error(info: VideoInfo, options: TranscodeOptions) -> VideoError:
+    span = "" if options.start is None and options.end is None else (
+        f" in [{options.start}, {options.end}) s"
+    )
+    return VideoError(f"{info.path}: no frames to process{span}")

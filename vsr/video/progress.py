@@ -26,11 +26,15 @@ class FrameProgress:
         total: expected frame count, or None when the header does not say (the bar then
             shows "n/?" and no ETA instead of failing).
         quiet: show nothing.
+        done: frames already done before this run (a resumed job): counted in the bar,
+            not in the speed.
     """
 
-    def __init__(self, description: str, total: int | None, quiet: bool = False):
+    def __init__(
+        self, description: str, total: int | None, quiet: bool = False, done: int = 0
+    ):
         self.quiet = quiet
-        self.done = 0
+        self.done = self.initial = done
         self.started = time.perf_counter()
         self._progress: Progress | None = None
         if not quiet:
@@ -46,7 +50,9 @@ class FrameProgress:
                 # Cleared when done: the caller prints a one-line summary (or the error).
                 transient=True,
             )
-            self._task = self._progress.add_task(description, total=total or None, fps=0.0)
+            self._task = self._progress.add_task(
+                description, total=total or None, completed=done, fps=0.0
+            )
 
     def __enter__(self) -> FrameProgress:
         if self._progress is not None:
@@ -62,9 +68,20 @@ class FrameProgress:
                 self._progress.update(self._task, total=self.done)
             self._progress.update(self._task, advance=frames, fps=self.fps)
 
+    def skip(self, frames: int) -> None:
+        """Count ``frames`` done by an earlier run: in the bar, not in the speed."""
+        self.initial += frames
+        self.advance(frames)
+
+    def update(self, done: int) -> None:
+        """Set the frames done so far (all processes of a job together)."""
+        if done > self.done:
+            self.advance(done - self.done)
+
     @property
     def fps(self) -> float:
-        return self.done / max(time.perf_counter() - self.started, 1e-9)
+        """Frames per second done by this run (resumed frames excluded)."""
+        return (self.done - self.initial) / max(time.perf_counter() - self.started, 1e-9)
 
     def __exit__(self, *exc) -> None:
         if self._progress is not None:

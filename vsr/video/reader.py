@@ -129,23 +129,57 @@ class VideoFileReader:
         self._copied[packet.stream.index] = key
         self.on_packet(packet)
 
-    def frames(self) -> Iterator[Frame]:
-        """Yield the frames in presentation order with their (shifted) timestamps."""
-        offset_pts = round(self.offset_seconds / self.info.time_base)
-        tb_ratio = self.index.time_base / self.info.time_base
-        streams = [s for s in self.passthrough_streams if s.type != "attachment"]
-        index = 0
+    @property
+    def keyframes(self) -> list[int]:
+        """Positions of the keyframes among the frames this reader yields."""
+        span = self.frame_range
+        return [k - span.start for k in self.index.keyframes if k in span]
+
+    def frames(self, first: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        """Yield the frames in presentation order with their (shifted) timestamps.
+
+        Args:
+            first, stop: only frames ``first <= index < stop`` of the ones this reader
+                covers (a segment of a job); other streams' packets go to
+                :attr:`on_packet` only when it is set.
+        """
+        streams = []
+        if self.on_packet is not None:
+            streams = [s for s in self.passthrough_streams if s.type != "attachment"]
+        span = self.frame_range[first:stop]
         for i, frame in self.video_file.frames(
-            self.frame_range.start, self.frame_range.stop, streams=streams,
+            span.start, span.stop, streams=streams,
             on_packet=self._forward, until=self._stop_time(), warn=self._warn,
         ):
             if frame.is_corrupt:
                 self._warn(f"decoder reported a damaged frame at pts {frame.pts}")
-            pts = round(self.index.pts[i] * tb_ratio) - offset_pts
-            yield Frame(frame_to_rgb(frame, self.info.colour), pts, index)
-            index += 1
+            index = i - self.frame_range.start
+            yield Frame(frame_to_rgb(frame, self.info.colour), self.frame_pts(index), index)
         if self.warnings > _MAX_WARNINGS:
             log.warning("%s: %d decode warnings in total", self.info.path.name, self.warnings)
+
+    def frame_pts(self, index: int) -> int:
+        """Timestamp of frame ``index`` of this reader, in the input's time base, shifted by
+        :attr:`offset_seconds`: what :meth:`frames` gives it."""
+        offset_pts = round(self.offset_seconds / self.info.time_base)
+        tb_ratio = self.index.time_base / self.info.time_base
+        return round(self.index.pts[self.frame_range[index]] * tb_ratio) - offset_pts
+
+    def passthrough_packets(self) -> Iterator[av.Packet]:
+        """The other streams' packets within the segment, in file order, with no video
+        decoded: what a single pass hands to :attr:`on_packet` (the join of a job)."""
+        streams = [s for s in self.passthrough_streams if s.type != "attachment"]
+        if not streams:
+            return
+        stop = self._stop_time()
+        for packet in self.container.demux(streams):
+            if packet.size == 0:
+                continue  # the demuxer's end-of-stream marker
+            time = _packet_time(packet)
+            if time is not None and stop is not None and time > stop:
+                break
+            if time is None or self._in_segment(time):
+                yield packet
 
     def _stop_time(self) -> float | None:
         """Stream time after which no packet of the segment can come (None: end of file)."""
@@ -195,8 +229,16 @@ class FrameFolderReader:
     def total(self) -> int:
         return len(self.files)
 
-    def frames(self) -> Iterator[Frame]:
-        for index, file in enumerate(self.files):
+    def frame_pts(self, index: int) -> int:
+        return index
+
+    def passthrough_packets(self) -> Iterator[av.Packet]:
+        return iter(())
+
+    keyframes: list[int] = []  # every frame is read on its own
+
+    def frames(self, first: int = 0, stop: int | None = None) -> Iterator[Frame]:
+        for index, file in enumerate(self.files[first:stop], start=first):
             image = read_image(file)
             if image.shape[:2] != (self.info.height, self.info.width):
                 raise UnreadableClipError(

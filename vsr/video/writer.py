@@ -133,15 +133,74 @@ class VideoFileWriter:
             # Rotation stays metadata (the display matrix): pixels are not turned.
             stream.set_display_rotation(info.rotation)
         self.video = stream
-        self._map: dict[int, tuple[av.stream.Stream, _AudioReencoder | None]] = {}
+        self.passthrough = Passthrough(self.container, path, offset_seconds)
 
     def add_passthrough(self, streams: list) -> None:
-        """Create output streams for the input's audio, subtitle and attachment streams.
+        """Copy (or re-encode) the input's audio, subtitle and attachment streams."""
+        self.passthrough.add_streams(streams)
 
-        Copied when the container accepts the codec; audio is re-encoded otherwise
-        (AAC, or Opus for WebM); subtitles and attachments the container cannot hold are
-        dropped with a warning.
-        """
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input time base, shifted)."""
+        frame = rgb_to_frame(image, self.pix_fmt, self.colour)
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        try:
+            for packet in self.video.encode(frame):
+                self.container.mux(packet)
+        except av.FFmpegError as exc:
+            raise VideoError(
+                f"encoding {self.path.name} with {self.video.name} failed: {exc}"
+            ) from None
+
+    def mux_packet(self, packet: av.Packet) -> None:
+        """Copy (or re-encode) one audio/subtitle packet from the input."""
+        self.passthrough.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoders and write the trailer."""
+        try:
+            for packet in self.video.encode():
+                self.container.mux(packet)
+            self.passthrough.flush()
+        except av.FFmpegError as exc:
+            raise VideoError(f"finishing {self.path.name} failed: {exc}") from None
+        finally:
+            self.container.close()
+
+    def abort(self) -> None:
+        close_quietly(self.container)
+
+
+def close_quietly(container) -> None:
+    """Close a container whose file is deleted next (closing is best effort)."""
+    try:
+        container.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+class Passthrough:
+    """The input's audio, subtitle and attachment streams in an output container.
+
+    Copied when the container accepts the codec; audio is re-encoded otherwise (AAC, or
+    Opus for WebM); subtitles and attachments the container cannot hold are dropped with a
+    warning. Used by the encoding writer and by the join of a segmented job alike, so both
+    produce the same streams.
+
+    Args:
+        container: the output container (before its header is written).
+        path: the output file (for messages).
+        offset_seconds: subtracted from every packet's time (the ``--start`` shift).
+    """
+
+    def __init__(self, container, path: Path, offset_seconds: float = 0.0):
+        self.container = container
+        self.path = path
+        self.offset_seconds = offset_seconds
+        self._map: dict[int, tuple[av.stream.Stream, _AudioReencoder | None]] = {}
+
+    def add_streams(self, streams: list) -> None:
+        """Create output streams for the input's ``streams``."""
         supported = self.container.supported_codecs
         for s in streams:
             name = s.codec_context.codec.canonical_name if s.codec_context else None
@@ -176,21 +235,8 @@ class VideoFileWriter:
                     out.metadata[key] = s.metadata[key]
             out.disposition = s.disposition
 
-    def write(self, image: np.ndarray, pts: int) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input time base, shifted)."""
-        frame = rgb_to_frame(image, self.pix_fmt, self.colour)
-        frame.pts = pts
-        frame.time_base = self.info.time_base
-        try:
-            for packet in self.video.encode(frame):
-                self.container.mux(packet)
-        except av.FFmpegError as exc:
-            raise VideoError(
-                f"encoding {self.path.name} with {self.video.name} failed: {exc}"
-            ) from None
-
-    def mux_packet(self, packet: av.Packet) -> None:
-        """Copy (or re-encode) one audio/subtitle packet from the input."""
+    def mux(self, packet: av.Packet) -> None:
+        """Copy (or re-encode) one packet of an input stream added here (others: ignored)."""
         target = self._map.get(packet.stream.index)
         if target is None:
             return
@@ -206,24 +252,11 @@ class VideoFileWriter:
         packet.stream = out
         self.container.mux(packet)
 
-    def close(self) -> None:
-        """Flush the encoders and write the trailer."""
-        try:
-            for packet in self.video.encode():
-                self.container.mux(packet)
-            for _, reencoder in self._map.values():
-                if reencoder is not None:
-                    reencoder.flush()
-        except av.FFmpegError as exc:
-            raise VideoError(f"finishing {self.path.name} failed: {exc}") from None
-        finally:
-            self.container.close()
-
-    def abort(self) -> None:
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - the file is deleted next; closing is best effort
-            pass
+    def flush(self) -> None:
+        """Finish the re-encoded streams (before the container is closed)."""
+        for _, reencoder in self._map.values():
+            if reencoder is not None:
+                reencoder.flush()
 
 
 class _AudioReencoder:
@@ -274,11 +307,16 @@ class _AudioReencoder:
 
 
 class FrameFolderWriter:
-    """Write frames as numbered PNG files (``00000000.png``, ...), the REDS naming."""
+    """Write frames as numbered PNG files (``00000000.png``, ...), the REDS naming.
 
-    def __init__(self, path: Path):
+    Args:
+        path: the folder (created).
+        first_index: number of the first frame (a segment of a longer job).
+    """
+
+    def __init__(self, path: Path, first_index: int = 0):
         self.path = path
-        self.index = 0
+        self.index = first_index
         self.path.mkdir(parents=False, exist_ok=True)
 
     def add_passthrough(self, streams: list) -> None:
