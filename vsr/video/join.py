@@ -26,7 +26,7 @@ log = logging.getLogger("vsr.video")
 def join_videos(
     parts: list[Path], first_pts: list[int], destination: Path, container_format: str,
     info: VideoInfo, passthrough_streams: list, passthrough_packets: Iterator[av.Packet],
-    offset_seconds: float = 0.0,
+    offset_seconds: float = 0.0, source=None,
 ) -> None:
     """Write the video packets of ``parts``, in order, and the input's other streams.
 
@@ -39,6 +39,7 @@ def join_videos(
         passthrough_streams: the input's audio/subtitle/attachment streams to keep.
         passthrough_packets: their packets within the output's span, in file order.
         offset_seconds: the ``--start`` shift of the passthrough packets' times.
+        source: the input container, whose chapters and file metadata are copied.
     """
     try:
         output = av.open(str(destination), "w", format=container_format)
@@ -52,6 +53,8 @@ def join_videos(
             video.set_display_rotation(info.rotation)
         passthrough = Passthrough(output, destination, offset_seconds)
         passthrough.add_streams(passthrough_streams)
+        if source is not None:
+            passthrough.add_file_info(source)
         # Both sources are in time order; the muxer interleaves what is close together.
         timed_video = ((_time(p), 0, p) for p in _video_packets(parts, first_pts, info))
         timed_other = ((_time(p) - offset_seconds, 1, p) for p in passthrough_packets)

@@ -195,7 +195,7 @@ def _transcode_once(
         try:
             writer = open_writer(tmp, output, info, processor.scale, options,
                                  reader.offset_seconds)
-            writer.add_passthrough(reader.passthrough_streams)
+            writer.add_passthrough(reader.passthrough_streams, reader.container)
             if options.threaded:
                 writer = ThreadedWriter(writer, max_items=max(8, 2 * options.batch))
             reader.on_packet = writer.mux_packet

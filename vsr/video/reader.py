@@ -223,6 +223,7 @@ class FrameFolderReader:
         self.offset_seconds = 0.0
         self.on_packet: PacketSink | None = None
         self.passthrough_streams: list = []
+        self.container = None  # no file: no chapters or file metadata
         self.warnings = 0
 
     @property

@@ -191,7 +191,7 @@ def _join(
             join_videos(parts, first_pts, joined, CONTAINER_FORMATS[output.suffix.lower()],
                         reader.info,
                         reader.passthrough_streams, reader.passthrough_packets(),
-                        reader.offset_seconds)
+                        reader.offset_seconds, reader.container)
     if output.is_dir():
         shutil.rmtree(output)
     elif output.exists() and joined.is_dir():

@@ -26,6 +26,8 @@ _REENCODE_AUDIO = {"webm": "libopus"}
 _DEFAULT_AUDIO = "aac"
 #: Stream metadata worth carrying over (the rest is muxer statistics that would be wrong).
 _KEPT_TAGS = ("language", "title", "handler_name")
+#: File metadata that describes the muxer or the file's format, not the content: not copied.
+_MUXER_TAGS = ("encoder", "major_brand", "minor_version", "compatible_brands", "duration")
 #: Encoders that take a constant-quality --crf option.
 _CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1")
 
@@ -135,9 +137,12 @@ class VideoFileWriter:
         self.video = stream
         self.passthrough = Passthrough(self.container, path, offset_seconds)
 
-    def add_passthrough(self, streams: list) -> None:
-        """Copy (or re-encode) the input's audio, subtitle and attachment streams."""
+    def add_passthrough(self, streams: list, source=None) -> None:
+        """Copy (or re-encode) the input's audio, subtitle and attachment streams, and the
+        chapters and metadata of its file (``source``, an input container)."""
         self.passthrough.add_streams(streams)
+        if source is not None:
+            self.passthrough.add_file_info(source)
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """Encode one (H, W, 3) uint8 RGB frame at ``pts`` (input time base, shifted)."""
@@ -235,6 +240,24 @@ class Passthrough:
                     out.metadata[key] = s.metadata[key]
             out.disposition = s.disposition
 
+    def add_file_info(self, source) -> None:
+        """Copy the input file's chapters (moved back by the ``--start`` shift; those that
+        end before the output starts are dropped) and its descriptive metadata (title,
+        artist, comment, ...; not what the muxer writes about itself)."""
+        for key, value in source.metadata.items():
+            if key.lower() not in _MUXER_TAGS:
+                self.container.metadata[key] = value
+        chapters = []
+        for chapter in source.chapters():
+            base = chapter["time_base"] or Fraction(1, 1000)
+            shift = round(self.offset_seconds / base)
+            start, end = chapter["start"] - shift, chapter["end"] - shift
+            if end > 0:
+                chapters.append({**chapter, "id": len(chapters) + 1, "start": max(start, 0),
+                                 "end": end})
+        if chapters:
+            self.container.set_chapters(chapters)
+
     def mux(self, packet: av.Packet) -> None:
         """Copy (or re-encode) one packet of an input stream added here (others: ignored)."""
         target = self._map.get(packet.stream.index)
@@ -319,7 +342,7 @@ class FrameFolderWriter:
         self.index = first_index
         self.path.mkdir(parents=False, exist_ok=True)
 
-    def add_passthrough(self, streams: list) -> None:
+    def add_passthrough(self, streams: list, source=None) -> None:
         if any(s.type == "audio" for s in streams):
             log.warning("a folder of frames cannot hold audio; the audio is not kept")
 
