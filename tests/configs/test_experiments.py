@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tests.helpers import CONF_DIR, EXPERIMENTS, SHRINK, compose_train, shared_path
 from vsr.training import VSRLitModule, build
+from vsr.training.errors import TrainingError
 
 #: (experiment, fixture with its data layout, expected model facts)
 CASES = {
@@ -94,7 +95,7 @@ def test_mismatched_frames_are_reported(reds_root: Path, tmp_path: Path) -> None
     cfg = compose_train(
         ["experiment=edvr_m_reds_x4", f"data.root={reds_root}", "data.num_frames=7"], tmp_path
     )
-    with pytest.raises(ValueError, match="set model.num_frames=7 instead"):
+    with pytest.raises(TrainingError, match="set model.num_frames=7 instead"):
         build(cfg)
 
 
@@ -103,7 +104,7 @@ def test_mismatched_scales_are_reported(reds_root: Path, tmp_path: Path) -> None
         ["experiment=edvr_m_reds_x4", f"data.root={reds_root}", "degradation.val_scales=[2,4]"],
         tmp_path,
     )
-    with pytest.raises(ValueError, match=r"set model.scales=\[2, 4\]"):
+    with pytest.raises(TrainingError, match=r"set model.scales=\[2, 4\]"):
         build(cfg)
 
 

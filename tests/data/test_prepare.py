@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,17 +70,20 @@ def test_prepare_reds_regroups_writes_meta_and_lr(tmp_path: Path, capsys) -> Non
     assert not fixed.precomputed_matches("noise", None)
 
 
-def test_prepare_reds_errors(tmp_path: Path) -> None:
-    with pytest.raises(
-        FileNotFoundError, match=r"train_sharp folder not found.*nowhere/train_sharp"
-    ):
-        reds_main([str(tmp_path / "nowhere")])
+def _fails_with(capsys: pytest.CaptureFixture[str], status: int, pattern: str) -> None:
+    """The command returned 1 and printed one line matching ``pattern``."""
+    err = capsys.readouterr().err
+    assert status == 1 and len(err.strip().splitlines()) == 1, err
+    assert re.search(pattern, err), err
+
+
+def test_prepare_reds_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = reds_main([str(tmp_path / "nowhere")])
+    _fails_with(capsys, status, r"train_sharp folder not found.*nowhere/train_sharp")
     root = tmp_path / "REDS"
     write_rgb(root / "train_sharp" / "000" / "00000000.png", np.zeros((8, 8, 3), np.uint8))
-    with pytest.raises(
-        FileNotFoundError, match=r"expected .*REDS/val_sharp \(unpack val_sharp.zip\)"
-    ):
-        reds_main([str(root)])
+    status = reds_main([str(root)])
+    _fails_with(capsys, status, r"expected .*REDS/val_sharp \(unpack val_sharp.zip\)")
     assert reds_main([str(root), "--no-regroup"]) == 0
     with pytest.raises(ValueError, match="cannot precompute 'noise'"):
         precompute_lr([], tmp_path / "lr", 4, "noise")
@@ -116,14 +120,14 @@ def test_prepare_vimeo_on_real_septuplets(tmp_path: Path) -> None:
     torch.testing.assert_close(sample["hr"].movedim(0, -1) * 255, torch.from_numpy(hr_im4).float())
 
 
-def test_prepare_vimeo_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"sequences folder not found.*missing/sequences"):
-        vimeo_main([str(tmp_path / "missing")])
+def test_prepare_vimeo_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = vimeo_main([str(tmp_path / "missing")])
+    _fails_with(capsys, status, r"sequences folder not found.*missing/sequences")
     sequences = shared_path("vimeo90k_mini", "sequences")
     bad = tmp_path / "sep_trainlist.txt"
     bad.write_text("00001/0001\n00003/0001\n")
-    with pytest.raises(FileNotFoundError, match=r"1 septuplets listed in .* first: 00003/0001"):
-        vimeo_main([str(tmp_path), "--sequences", str(sequences), "--lists", str(bad)])
+    status = vimeo_main([str(tmp_path), "--sequences", str(sequences), "--lists", str(bad)])
+    _fails_with(capsys, status, r"1 septuplets listed in .* first: 00003/0001")
     bad.write_text("00001/0001\n")  # the train list is fine now; the test list is missing
-    with pytest.raises(FileNotFoundError, match=r"list file not found: .*sep_testlist.txt"):
-        vimeo_main([str(tmp_path), "--sequences", str(sequences)])
+    status = vimeo_main([str(tmp_path), "--sequences", str(sequences)])
+    _fails_with(capsys, status, r"list file not found: .*sep_testlist.txt")

@@ -106,7 +106,7 @@ def test_lr_tree_gives_the_same_numbers(
     # An LR tree at another scale than --scale is refused, naming the file.
     argv = [*base, "--scale", "3", "--lr-root", str(tmp_path / "lr")]
     capsys.readouterr()
-    assert cli.main(argv) == 2
+    assert cli.main(argv) == 1  # a user error (vsr.command)
     assert "exceed the ground truth" in capsys.readouterr().err
 
 
@@ -158,7 +158,7 @@ def test_missing_default_checkpoint_is_explained(
 ) -> None:
     monkeypatch.setattr(inference, "DEFAULT_CHECKPOINT", tmp_path / "checkpoints" / "vsr_tiny.pt")
     monkeypatch.setenv("COLUMNS", "400")
-    assert cli.main(["--dataset-root", str(tmp_path / "gt"), "--no-lpips"]) == 2
+    assert cli.main(["--dataset-root", str(tmp_path / "gt"), "--no-lpips"]) == 1
     err = capsys.readouterr().err
     assert "vsr_tiny.pt does not exist" in err
     assert "--checkpoint" in err and "--method bicubic" in err

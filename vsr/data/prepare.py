@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from vsr.command import run_command
 from vsr.data.degradations import degrade
 from vsr.video.clips import LR_META_FILE
+from vsr.video.errors import ClipNotFoundError
 from vsr.video.files import list_folders, list_images, read_image, require_dir
 from vsr.video.layouts import VIMEO_FRAME_NAMES, VIMEO_FRAMES, read_vimeo_list
 from vsr.video.png import save_png
@@ -69,7 +71,7 @@ def regroup_reds(root: Path, copy: bool = False) -> list[str]:
         src = root / src_name
         if not src.is_dir():
             if src_name == "val_sharp" and not (root / "train_sharp" / "240").is_dir():
-                raise FileNotFoundError(
+                raise ClipNotFoundError(
                     f"REDS validation folder not found: expected {src} (unpack val_sharp.zip) "
                     "to regroup its clips as train_sharp/240-269"
                 )
@@ -94,7 +96,7 @@ def reds_meta_lines(gt: Path) -> list[str]:
     for clip in list_folders(gt):
         frames = list_images(clip)
         if not frames:
-            raise FileNotFoundError(f"REDS clip folder {clip} holds no images")
+            raise ClipNotFoundError(f"REDS clip folder {clip} holds no images")
         h, w, c = read_image(frames[0]).shape
         lines.append(f"{clip.name} {len(frames)} ({h},{w},{c})")
     return lines
@@ -165,7 +167,10 @@ def reds_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blur-sigma", type=float, default=1.6)
     parser.add_argument("--overwrite", action="store_true", help="rewrite existing LR frames")
     args = parser.parse_args(argv)
+    return run_command("vsr-prepare-reds", lambda: _prepare_reds(args))
 
+
+def _prepare_reds(args: argparse.Namespace) -> int:
     root: Path = args.root
     gt = require_dir(root / "train_sharp", "REDS train_sharp folder", "Unpack train_sharp.zip.")
     if not args.no_regroup:
@@ -241,7 +246,10 @@ def vimeo_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blur-sigma", type=float, default=1.6)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
+    return run_command("vsr-prepare-vimeo", lambda: _prepare_vimeo(args))
 
+
+def _prepare_vimeo(args: argparse.Namespace) -> int:
     root: Path = args.root
     sequences = require_dir(
         args.sequences or root / "sequences",
@@ -251,7 +259,7 @@ def vimeo_main(argv: Sequence[str] | None = None) -> int:
     if args.write_list:
         found = find_septuplets(sequences)
         if not found:
-            raise FileNotFoundError(f"no complete septuplets (im1..im7.png) under {sequences}")
+            raise ClipNotFoundError(f"no complete septuplets (im1..im7.png) under {sequences}")
         args.write_list.write_text("\n".join(found) + "\n")
         print(f"wrote {args.write_list} ({len(found)} septuplets)")
     lists = args.lists or [root / "sep_trainlist.txt", root / "sep_testlist.txt"]
@@ -260,7 +268,7 @@ def vimeo_main(argv: Sequence[str] | None = None) -> int:
         ok, bad = check_vimeo(sequences, list_file)
         print(f"{list_file}: {len(ok)} complete septuplets, {len(bad)} incomplete or missing")
         if bad:
-            raise FileNotFoundError(
+            raise ClipNotFoundError(
                 f"{len(bad)} septuplets listed in {list_file} are incomplete or missing under "
                 f"{sequences}, first: {bad[0]} (expected im1.png ... im7.png)"
             )

@@ -47,13 +47,14 @@ from rich.progress import (
 from rich.text import Text
 
 from vsr import inference
+from vsr.command import run_command
 from vsr.conditions import DEGRADATIONS, SCALES
 from vsr.evaluation.datasets import LAYOUTS, find_clips
+from vsr.evaluation.errors import EvaluationError
 from vsr.evaluation.report import results_dict, results_table, write_csv, write_json
 from vsr.evaluation.runner import ClipScores, Protocol, evaluate_clip
-from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler, model_upscaler
+from vsr.evaluation.upscalers import Upscaler, matlab_bicubic_upscaler, model_upscaler
 from vsr.metrics import LPIPS, LPIPSWeightsMissing
-from vsr.video.errors import VideoError
 
 #: (y_channel, crop_border, centre frame only) per layout; see the module docstring.
 LAYOUT_DEFAULTS: dict[str, tuple[bool, int, bool]] = {
@@ -191,11 +192,11 @@ def _checkpoint_path(args: argparse.Namespace) -> Path:
 
 def _make_upscaler(args: argparse.Namespace) -> Upscaler:
     if args.method == "bicubic":
-        return bicubic_upscaler(args.scale)
+        return matlab_bicubic_upscaler(args.scale)
     checkpoint = _checkpoint_path(args)
     if not Path(checkpoint).is_file():
         which = "the shipped checkpoint" if args.checkpoint is None else "checkpoint"
-        raise FileNotFoundError(
+        raise EvaluationError(
             f"{which} {checkpoint} does not exist: pass --checkpoint PATH to an exported .pt "
             "file, or use --method bicubic for the bicubic baseline"
         )
@@ -220,7 +221,7 @@ def _make_lpips(args: argparse.Namespace, console: Console) -> tuple[LPIPS | Non
 def run(args: argparse.Namespace, console: Console) -> dict:
     """Evaluate as ``args`` says; returns the results document (see :mod:`.report`)."""
     if str(args.device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {args.device}: no CUDA GPU is available; use --device cpu")
+        raise EvaluationError(f"--device {args.device}: no CUDA GPU is available; use --device cpu")
     y_default, crop_default, centre_default = LAYOUT_DEFAULTS[args.layout]
     protocol = Protocol(
         scale=args.scale,
@@ -291,12 +292,11 @@ def run(args: argparse.Namespace, console: Console) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vsr-eval``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    console = Console(stderr=True)
-    try:
-        doc = run(args, console)
-    except (VideoError, FileNotFoundError, ValueError, inference.InferenceError) as err:
-        console.print(f"[red]vsr-eval: error:[/] {escape(str(err))}")
-        return 2
+    return run_command("vsr-eval", lambda: _evaluate(args))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    doc = run(args, Console(stderr=True))
     s = doc["settings"]
     title = (
         f"{s['method']} x{s['scale']} {s['degradation']} on {Path(s['dataset_root']).name} "

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vsr.evaluation.errors import EvaluationError
 from vsr.video.clips import FrameFolderClip
 from vsr.video.errors import ClipNotFoundError
 from vsr.video.files import list_folders, list_images, require_dir
@@ -88,7 +89,7 @@ def _clip_folders(root: Path, layout: str, test_list: Path | None) -> list[tuple
                 "'00001/0266') next to sequences/ or pass --test-list FILE"
             )
         return [(name, seq / name) for name in read_vimeo_list(list_file)]
-    raise ValueError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    raise EvaluationError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
 
 
 def _lr_base(lr_root: Path, layout: str) -> Path:

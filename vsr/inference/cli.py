@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from vsr.command import run_command
 from vsr.conditions import DEGRADATIONS, SCALES
 from vsr.inference.errors import InferenceError
 from vsr.inference.options import UpscaleOptions
 from vsr.inference.runtime import DEFAULT_TILE_OVERLAP, DEVICES, PRECISIONS
-from vsr.video import TranscodeOptions, VideoError
+from vsr.video import TranscodeOptions
 from vsr.video.segments import DEFAULT_SEGMENT_FRAMES
 from vsr.video.stream import PADDINGS
 
@@ -130,22 +129,15 @@ def _setup_logging(quiet: bool) -> None:
     logger.propagate = False
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns the exit status (0 on success)."""
+    """Run the command; returns the exit status (see :mod:`vsr.command`)."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.quiet)
-    # A job scheduler's SIGTERM cleans up like Ctrl-C: the temporary output is removed.
-    if threading.current_thread() is not threading.main_thread():
-        return _run(args)  # signal handlers can only be set from the main thread
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return _run(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    kept = " (finished segments are kept: rerun the same command to resume)"
+    interrupted = f"interrupted; {args.output} was not written" + (
+        kept if args.segment_frames else ""
+    )
+    return run_command(PROG, lambda: _run(args), interrupted)
 
 
 def options_from(args: argparse.Namespace) -> UpscaleOptions:
@@ -165,20 +157,19 @@ def options_from(args: argparse.Namespace) -> UpscaleOptions:
 
 
 def _run(args: argparse.Namespace) -> int:
-    team = None
-    try:
-        # Imported here: the model code is only needed for a real run, not for --help.
-        from vsr.inference.checkpoint import load_model
-        from vsr.inference.distributed import launched_team, rank_device
-        from vsr.inference.folder import is_video_folder, upscale_folder
-        from vsr.inference.runtime import resolve_device
-        from vsr.inference.upscale import upscale_video
+    # Imported here: the model code is only needed for a real run, not for --help.
+    from vsr.inference.checkpoint import load_model
+    from vsr.inference.distributed import launched_team, rank_device
+    from vsr.inference.folder import is_video_folder, upscale_folder
+    from vsr.inference.runtime import resolve_device
+    from vsr.inference.upscale import upscale_video
 
-        options = options_from(args)
-        folder = is_video_folder(Path(args.input))
-        if folder and options.compare:
-            raise InferenceError("--compare takes one video, not a folder of videos")
-        team = launched_team()
+    options = options_from(args)
+    folder = is_video_folder(Path(args.input))
+    if folder and options.compare:
+        raise InferenceError("--compare takes one video, not a folder of videos")
+    team = launched_team()
+    try:
         if team is not None and not options.video.segment_frames:
             raise InferenceError(
                 "several processes share the work by segments: --segment-frames must be > 0"
@@ -189,28 +180,16 @@ def _run(args: argparse.Namespace) -> int:
             result = upscale_folder(args.input, args.output, options, model=model, team=team)
         else:
             result = upscale_video(args.input, args.output, options, model=model, team=team)
-    except (VideoError, InferenceError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # e.g. permissions or a full disk while writing
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; {args.output} was not written"
-              + ("" if not args.segment_frames else
-                 " (finished segments are kept: rerun the same command to resume)"),
-              file=sys.stderr)
-        return 130
     except MemoryError:
-        print(f"{PROG}: error: out of memory; try a smaller --max-memory (or --tile 256) and "
-              "--batch 1", file=sys.stderr)
-        return 1
+        raise InferenceError(
+            "out of memory; try a smaller --max-memory (or --tile 256) and --batch 1"
+        ) from None
     except RuntimeError as exc:
         if "out of memory" not in str(exc):
             raise
-        print(f"{PROG}: error: out of GPU memory; try a smaller --max-memory (or --tile 256) "
-              "and --batch 1", file=sys.stderr)
-        return 1
+        raise InferenceError(
+            "out of GPU memory; try a smaller --max-memory (or --tile 256) and --batch 1"
+        ) from None
     finally:
         if team is not None:
             team.close()

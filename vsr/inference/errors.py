@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from vsr.errors import CheckpointError, UserError
 
-class InferenceError(Exception):
-    """A bad option or checkpoint; the message names the value at fault and the fix."""
+__all__ = ["CheckpointError", "InferenceError"]
 
 
-class CheckpointError(InferenceError):
-    """A checkpoint that is missing, not ours, of an unknown version, or damaged."""
+class InferenceError(UserError):
+    """A bad upscaling option; the message names the value at fault and the fix."""

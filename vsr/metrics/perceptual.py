@@ -24,6 +24,8 @@ import lpips
 import torch
 from torch import nn
 
+from vsr.errors import UserError
+
 #: The torchvision ImageNet files lpips's backbones come from (names as torchvision caches them).
 BACKBONE_FILES: dict[str, str] = {
     "alex": "alexnet-owt-7be5be79.pth",
@@ -34,7 +36,7 @@ _BACKBONE_URLS: dict[str, str] = {
 }
 
 
-class LPIPSWeightsMissing(FileNotFoundError):
+class LPIPSWeightsMissing(UserError, FileNotFoundError):
     """The ImageNet backbone weights LPIPS needs are not on disk (and we do not download)."""
 
 

@@ -10,9 +10,12 @@ Examples::
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
+from vsr.command import run_command
 from vsr.resources import CONFIG_DIR as _CONFIGS
 
 #: The config tree (in the installed package, or ``conf/`` of a checkout), absolute so the
@@ -25,7 +28,10 @@ def main(cfg: DictConfig) -> float | None:
     """Train; returns ``cfg.optimized_metric`` (if set) for hyper-parameter sweepers."""
     from vsr.training.run import train  # after Hydra parsed the arguments: fast --help
 
-    metrics = train(cfg)
+    metrics: dict[str, float] = {}
+    status = run_command("vsr-train", lambda: metrics.update(train(cfg)), sigterm=False)
+    if status:
+        sys.exit(status)
     name = cfg.get("optimized_metric")
     if not name:
         return None

@@ -16,14 +16,16 @@ from typing import Any
 
 import torch
 
+from vsr.command import run_command
 from vsr.inference import save_model_file
 from vsr.models import build_edvr, stored_config
 from vsr.training.callbacks.ema import STATE_KEY as EMA_KEY
+from vsr.training.errors import TrainingError
 
 _PREFIX = "model."
 
 
-class ExportError(RuntimeError):
+class ExportError(TrainingError):
     """The checkpoint cannot be exported (the message names the file and the fix)."""
 
 
@@ -107,11 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry; returns the exit status (1 with a one-line error)."""
     args = build_parser().parse_args(argv)
-    try:
-        model = export_checkpoint(args.checkpoint, args.output, use_ema=not args.no_ema)
-    except ExportError as exc:
-        print(f"vsr-export: error: {exc}", file=sys.stderr)
-        return 1
+    return run_command("vsr-export", lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
+    model = export_checkpoint(args.checkpoint, args.output, use_ema=not args.no_ema)
     n = sum(p.numel() for p in model.parameters())
     print(f"wrote {args.output} ({n / 1e6:.2f} M parameters, {model.config['trunk_conv']} trunk)")
     return 0

@@ -18,6 +18,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
 from vsr.data.datamodule import VSRDataModule
+from vsr.training.errors import TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def check_compatible(model: torch.nn.Module, datamodule: VSRDataModule) -> None:
     direct ``data.num_frames=`` or ``degradation.*scales=`` override that breaks that.
     """
     if datamodule.num_frames != model.num_frames:
-        raise ValueError(
+        raise TrainingError(
             f"the data gives {datamodule.num_frames}-frame windows but the model takes "
             f"{model.num_frames}: set model.num_frames={datamodule.num_frames} instead "
             "(data.num_frames follows it)"
@@ -52,7 +53,7 @@ def check_compatible(model: torch.nn.Module, datamodule: VSRDataModule) -> None:
     wanted = sorted(set(sampler.scales) | set(sampler.val_scales))
     missing = [s for s in wanted if s not in model.scales]
     if missing:
-        raise ValueError(
+        raise TrainingError(
             f"the degradation config uses scales {wanted} but the model serves "
             f"{list(model.scales)}: set model.scales={wanted} (degradation.scales follows it) "
             f"or degradation.val_scales to a subset of {list(model.scales)}"
@@ -70,7 +71,8 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     taken; the run's own config decides everything else. The weights must fit the run's
     architecture exactly; when they do not, the error names the model settings that differ.
     """
-    from vsr.inference import CheckpointError, read_checkpoint
+    from vsr.errors import CheckpointError
+    from vsr.inference import read_checkpoint
 
     payload = read_checkpoint(path)
     ours, theirs = dict(getattr(model, "config", {})), payload["model_config"]
@@ -126,7 +128,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
-        raise FileNotFoundError(
+        raise TrainingError(
             f"ckpt_path={ckpt_path} does not exist: give a Lightning .ckpt from a run's "
             "checkpoints/ folder (e.g. checkpoints/last.ckpt)"
         )

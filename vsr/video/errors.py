@@ -8,8 +8,10 @@ The subclasses also derive from the built-in error they refine (``FileNotFoundEr
 
 from __future__ import annotations
 
+from vsr.errors import UserError
 
-class VideoError(Exception):
+
+class VideoError(UserError):
     """A user-facing problem with an input or output (missing file, bad codec, ...).
 
     The message is one line that names the file or value at fault and what would fix it; the
