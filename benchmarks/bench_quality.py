@@ -78,7 +78,7 @@ def evaluate(
     """Bicubic and model scores for every (scale, degradation); one dict per row."""
     from vsr.evaluation.datasets import find_clips
     from vsr.evaluation.runner import Protocol, average_over_clips, evaluate_clip
-    from vsr.evaluation.upscalers import bicubic_upscaler, model_upscaler
+    from vsr.evaluation.upscalers import matlab_bicubic_upscaler, model_upscaler
     from vsr.inference import DEFAULT_CHECKPOINT
 
     clips = find_clips(frames_root, "folders")
@@ -89,7 +89,7 @@ def evaluate(
             started = time.perf_counter()
             protocol = Protocol(scale, kind, y_channel=True, crop_border=0, seed=seed)
             model = model_upscaler(checkpoint or DEFAULT_CHECKPOINT, scale, kind, device)
-            base = [evaluate_clip(c, bicubic_upscaler(scale), protocol) for c in clips]
+            base = [evaluate_clip(c, matlab_bicubic_upscaler(scale), protocol) for c in clips]
             ours = [evaluate_clip(c, model, protocol) for c in clips]
             b, m = average_over_clips(base), average_over_clips(ours)
             row = {

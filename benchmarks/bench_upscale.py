@@ -43,9 +43,9 @@ VIDEOS = REPO / ".." / "shared" / "data" / "videos"
 _MEMORY_RUN = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
-from vsr.video import BicubicProcessor, transcode
+from vsr.video import OpenCVBicubicProcessor, transcode
 t = time.perf_counter()
-r = transcode({src!r}, {out!r}, BicubicProcessor(scale={scale}), end={end!r}, overwrite=True)
+r = transcode({src!r}, {out!r}, OpenCVBicubicProcessor(scale={scale}), end={end!r}, overwrite=True)
 try:
     hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
     peak_mb = int(hwm) / 1024
@@ -61,7 +61,7 @@ def _speed(end: float, device: str, batch: int) -> None:
     from vsr.inference import DEFAULT_CHECKPOINT, load_model
     from vsr.inference.runtime import resolve_device
     from vsr.inference.upscale import upscale_video
-    from vsr.video import BicubicProcessor, transcode
+    from vsr.video import OpenCVBicubicProcessor, transcode
 
     src = VIDEOS / "ffpy_in.mp4"
     dev = resolve_device(device)
@@ -75,7 +75,7 @@ def _speed(end: float, device: str, batch: int) -> None:
         torch.manual_seed(0)
         model, name = build_edvr("tiny").eval().to(dev), "random tiny EDVR (no shipped weights)"
     with tempfile.TemporaryDirectory() as tmp:
-        base = transcode(src, Path(tmp) / "bicubic.mp4", BicubicProcessor(4), end=end)
+        base = transcode(src, Path(tmp) / "bicubic.mp4", OpenCVBicubicProcessor(4), end=end)
         t = time.perf_counter()
         run = upscale_video(src, Path(tmp) / "model.mp4", model=model, scale=4, end=end,
                             batch=batch)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,14 +29,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vsr.command import run_command
 from vsr.conditions import DEGRADATIONS, SCALES
+from vsr.errors import UserError
+from vsr.video.panels import side_by_side
 
 #: Photos of ``skimage.data`` that load from the wheel itself (no pooch download) in colour.
 SAMPLE_IMAGES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
 #: Lossless H.264 (crf 0 in 8-bit x264) with full chroma: the clip keeps the degraded pixels.
 LOSSLESS = {"crf": 0, "pix_fmt": "yuv444p"}
-#: Height of the caption strip above each panel of the side-by-side PNG.
-CAPTION_HEIGHT = 18
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ def sample_image(name: str) -> np.ndarray:
     """
     if name not in SAMPLE_IMAGES:
         choices = ", ".join(SAMPLE_IMAGES)
-        raise ValueError(f"unknown sample image {name!r}: expected one of {choices}")
+        raise UserError(f"unknown sample image {name!r}: expected one of {choices}")
     try:
         import skimage.data  # lazy: only the demo needs scikit-image
     except ImportError as exc:
@@ -113,7 +113,7 @@ def pan_clip(image: np.ndarray, corners: np.ndarray, size: tuple[int, int]) -> n
     h, w = image.shape[:2]
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     if lo.min() < 0 or hi[0] + width > w or hi[1] + height > h:
-        raise ValueError(
+        raise UserError(
             f"a {width}x{height} pan between corners {lo.tolist()} and {hi.tolist()} leaves the "
             f"{w}x{h} image: use smaller frames or a shorter pan"
         )
@@ -139,7 +139,7 @@ def make_clip(image: np.ndarray, num_frames: int, size: tuple[int, int]) -> np.n
     width, height = size
     room = np.array([image.shape[1] - width, image.shape[0] - height], np.float64)
     if (room < 0).any():
-        raise ValueError(
+        raise UserError(
             f"{width}x{height} frames do not fit in the {image.shape[1]}x{image.shape[0]} photo"
         )
     start = room * np.array([0.25, 0.10])
@@ -199,20 +199,6 @@ def mean_psnr_y(outputs: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([psnr(o, t, y_channel=True) for o, t in zip(outputs, truth, strict=True)]))
 
 
-def compare_image(panels: Sequence[tuple[str, np.ndarray]]) -> np.ndarray:
-    """Join captioned ``(H, W, 3)`` uint8 RGB panels left to right (captions above them)."""
-    from vsr.evaluation.crops import side_by_side
-
-    joined = side_by_side([image for _, image in panels], size=max(panels[0][1].shape[:2]))
-    strip = np.zeros((CAPTION_HEIGHT, joined.shape[1], 3), np.uint8)
-    x = 0
-    for text, image in panels:
-        cv2.putText(strip, text, (x + 4, CAPTION_HEIGHT - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    (255, 255, 255), 1, cv2.LINE_AA)
-        x += image.shape[1] + 4  # the grey gap side_by_side puts between panels
-    return np.concatenate([strip, joined], axis=0)
-
-
 def run_demo(
     output_dir: str | Path = "outputs/demo",
     checkpoint: str | Path | None = None,
@@ -243,9 +229,9 @@ def run_demo(
     from vsr.inference.cli import main as upscale_main
 
     if scale not in SCALES or degradation not in DEGRADATIONS:
-        raise ValueError(f"scale must be one of {SCALES} and degradation one of {DEGRADATIONS}")
+        raise UserError(f"scale must be one of {SCALES} and degradation one of {DEGRADATIONS}")
     if size[0] % scale or size[1] % scale:
-        raise ValueError(f"frame size {size[0]}x{size[1]} must be a multiple of the scale {scale}")
+        raise UserError(f"frame size {size[0]}x{size[1]} must be a multiple of the scale {scale}")
     read_checkpoint(checkpoint)  # fail before any work when the weights are missing
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -277,9 +263,8 @@ def run_demo(
     compare = out / "compare.png"
     from vsr.video.png import save_png
 
-    save_png(compare, compare_image([
-        ("bicubic", bicubic_frames[mid]), ("model", model_frames[mid]), ("ground truth", truth[mid])
-    ]))
+    panels = [bicubic_frames[mid], model_frames[mid], truth[mid]]
+    save_png(compare, side_by_side(panels, ["bicubic", "model", "ground truth"]))
     return DemoResult(
         psnr_bicubic=mean_psnr_y(bicubic_frames, truth),
         psnr_model=mean_psnr_y(model_frames, truth),
@@ -317,29 +302,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; returns the exit status (0 on success)."""
-    from vsr.inference import CheckpointError
-
-    args = build_parser().parse_args(argv)
+    """Run the demo; returns the exit status (see :mod:`vsr.command`)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.frames < 1:
-        print(f"vsr-demo: error: --frames must be >= 1, got {args.frames}", file=sys.stderr)
-        return 2
+        parser.error(f"--frames must be >= 1, got {args.frames}")
+    return run_command("vsr-demo", lambda: _demo(args))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vsr.errors import CheckpointError
+
     try:
         result = run_demo(
             args.output_dir, args.checkpoint, args.image, args.frames,
             (args.width, args.height), args.scale, args.degradation, args.quiet,
         )
     except CheckpointError as exc:
-        print(
-            f"vsr-demo: error: {exc}\nThe demo needs trained weights: a clone of the repository "
-            "ships them as checkpoints/vsr_tiny.pt; or train and export your own "
-            "(see checkpoints/README.md) and pass --checkpoint PATH.",
-            file=sys.stderr,
-        )
-        return 1
-    except (ValueError, RuntimeError, OSError) as exc:
-        print(f"vsr-demo: error: {exc}", file=sys.stderr)
-        return 1
+        raise CheckpointError(
+            f"{exc}. The demo needs trained weights: a clone of the repository ships them as "
+            "checkpoints/vsr_tiny.pt; or train and export your own (see checkpoints/README.md) "
+            "and pass --checkpoint PATH."
+        ) from None
     gain = result.psnr_model - result.psnr_bicubic
     print(f"clip:          {result.frames} frames, ground truth in {result.ground_truth}/")
     print(f"input video:   {result.lr_video}  (x{args.scale} {args.degradation})")

@@ -12,9 +12,11 @@ import torch
 
 from vsr import demo
 from vsr.data.degradations import imresize_clip
+from vsr.errors import UserError
 from vsr.inference import save_model_file
 from vsr.models import build_edvr
 from vsr.video import open_reader
+from vsr.video.panels import CAPTION_HEIGHT
 
 
 def _y(rgb: np.ndarray) -> np.ndarray:
@@ -70,7 +72,7 @@ def test_half_pixel_step_samples_between_pixels() -> None:
 
 def test_window_outside_the_photo_is_refused() -> None:
     image = np.zeros((30, 40, 3), np.uint8)
-    with pytest.raises(ValueError, match="leaves the 40x30 image"):
+    with pytest.raises(UserError, match="leaves the 40x30 image"):
         demo.pan_clip(image, np.array([[0.0, 0.0], [25.5, 0.0]]), (16, 16))
 
 
@@ -86,7 +88,7 @@ def test_pan_eases_in_and_out() -> None:
 def test_sample_photos_ship_with_scikit_image() -> None:
     image = demo.sample_image("astronaut")
     assert image.shape == (512, 512, 3) and image.dtype == np.uint8
-    with pytest.raises(ValueError, match="expected one of astronaut"):
+    with pytest.raises(UserError, match="expected one of astronaut"):
         demo.sample_image("lena")
 
 
@@ -109,8 +111,8 @@ def test_demo_end_to_end(tmp_path: Path, small_checkpoint: Path, capsys) -> None
 
     # The PNG: a caption strip over bicubic | model | ground truth of the middle frame.
     png = cv2.imread(str(out / "compare.png"))[..., ::-1]
-    assert png.shape == (demo.CAPTION_HEIGHT + 32, 3 * 48 + 2 * 4, 3)
-    body = png[demo.CAPTION_HEIGHT :]
+    assert png.shape == (CAPTION_HEIGHT + 32, 3 * 48 + 2 * 4, 3)
+    body = png[CAPTION_HEIGHT:]
     np.testing.assert_array_equal(body[:, :48], bicubic[2])
     np.testing.assert_array_equal(body[:, 52:100], sr[2])
     np.testing.assert_array_equal(body[:, 104:], truth[2])

@@ -14,6 +14,7 @@ from inference_testdata import tiny_model, video
 
 from vsr.inference import save_model_file
 from vsr.inference.cli import main
+from vsr.video.panels import CAPTION_HEIGHT, GAP
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,9 +44,10 @@ def test_tiny_clip_end_to_end_with_compare(tmp_path, capsys, checkpoint):
         want = [float(f.pts * f.time_base) for f in ref.decode(video=0)]
         assert got == pytest.approx(want, abs=1e-3) and len(got) == 5
     side = cv2.imread(str(cmp))
-    assert side.shape == (256, 512, 3)
+    assert side.shape == (CAPTION_HEIGHT + 256, 2 * 256 + GAP, 3)  # captions above the panels
     # The model adds a residual to the bicubic base: the halves are close but not equal.
-    left, right = side[:, :256].astype(int), side[:, 256:].astype(int)
+    body = side[CAPTION_HEIGHT:]
+    left, right = body[:, :256].astype(int), body[:, 256 + GAP :].astype(int)
     assert 0 < np.abs(left - right).mean() < 20
 
 

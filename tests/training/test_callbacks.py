@@ -286,9 +286,9 @@ def test_validation_images_go_to_tensorboard(tmp_path) -> None:
     lr = torch.tensor([[[0.0, 1.0]], [[0.5, 0.5]], [[1.0, 0.0]]])  # (3, 1, 2)
     sr, hr = torch.zeros(3, 2, 4), torch.ones(3, 2, 4)
     strip = comparison_strip(lr, sr, hr)
-    assert strip.shape == (2, 12, 3) and strip.dtype == np.uint8
+    assert strip.shape == (2, 12 + 2 * 4, 3) and strip.dtype == np.uint8  # 4-pixel gaps
     assert strip[0, :4, 0].tolist() == [0, 0, 255, 255] and strip[1, :4, 1].tolist() == [128] * 4
-    assert (strip[:, 4:8] == 0).all() and (strip[:, 8:] == 255).all()
+    assert (strip[:, 8:12] == 0).all() and (strip[:, 16:] == 255).all()
 
 
 @pytest.mark.parametrize("prob", [0.0, 0.3, 1.0])

@@ -29,7 +29,7 @@ from video_testdata import VIDEOS, decode_reference
 from vsr.data.frames import FrameFolderSource
 from vsr.data.videos import VideoSource
 from vsr.evaluation.datasets import find_clips
-from vsr.video import BicubicProcessor, VideoError, transcode
+from vsr.video import OpenCVBicubicProcessor, VideoError, transcode
 from vsr.video.access import VideoFile
 from vsr.video.clips import VideoClip
 from vsr.video.colour import ColourInfo, frame_to_rgb, rgb_to_frame
@@ -138,7 +138,7 @@ def test_training_reader_matches_linear_decode(generated, case):
 def test_upscale_writes_every_frame_on_time_with_audio(generated, case, tmp_path):
     awkward = generated[case]
     out = tmp_path / "out.mkv"
-    result = transcode(awkward.path, out, BicubicProcessor(scale=2))
+    result = transcode(awkward.path, out, OpenCVBicubicProcessor(scale=2))
     frames, times, start = decode_output(out)
     assert result.frames == len(frames) == FRAMES
     for i, frame in enumerate(frames):
@@ -164,7 +164,8 @@ def test_end_counts_from_the_start_of_a_video_only_file_that_starts_late(generat
     """Video alone from 1.0 s: the file starts there, so --end 0.5 is its first 0.5 s, and
     the output keeps the 1.0 s start."""
     out = tmp_path / "late.mkv"
-    assert transcode(generated["late_start"].path, out, BicubicProcessor(2), end=0.5).frames == 12
+    result = transcode(generated["late_start"].path, out, OpenCVBicubicProcessor(2), end=0.5)
+    assert result.frames == 12
     frames, times, _ = decode_output(out)
     assert [nearest_pattern(f)[0] for f in frames] == list(range(12))
     assert abs(times[0] - 1.0) < 0.5 / RATE
@@ -175,10 +176,10 @@ def test_start_end_are_positions_in_the_file(generated, tmp_path):
     source = generated["late_video_with_audio"].path
     with pytest.raises(VideoError, match=r"no frames in \[0, 0.5\) s from the start of "
                        r"the file; its 24 video frames lie at 1.000-1.958 s"):
-        transcode(source, tmp_path / "none.mkv", BicubicProcessor(2), end=0.5)
+        transcode(source, tmp_path / "none.mkv", OpenCVBicubicProcessor(2), end=0.5)
     assert not (tmp_path / "none.mkv").exists()
     out = tmp_path / "cut.mkv"
-    assert transcode(source, out, BicubicProcessor(2), start=0.5, end=1.5).frames == 12
+    assert transcode(source, out, OpenCVBicubicProcessor(2), start=0.5, end=1.5).frames == 12
     frames, times, _ = decode_output(out)
     assert [nearest_pattern(f)[0] for f in frames] == list(range(12))
     # Everything moves back by the 0.5 s cut: video at 0.5 s, audio from 0.
@@ -191,7 +192,8 @@ def test_end_on_b_frames_in_avi_drops_nothing(generated, tmp_path):
     """The reported case: B-frames in AVI with --end 0.5 lost 3 of 12 frames. The frames are
     stamped 1/24 s after the file's start, so [0, 0.5) holds frames 0-10."""
     out = tmp_path / "avi.mkv"
-    assert transcode(generated["avi_bframes"].path, out, BicubicProcessor(2), end=0.5).frames == 11
+    result = transcode(generated["avi_bframes"].path, out, OpenCVBicubicProcessor(2), end=0.5)
+    assert result.frames == 11
     frames, _, _ = decode_output(out)
     assert [nearest_pattern(f)[0] for f in frames] == list(range(11))
 
@@ -242,7 +244,7 @@ def test_bt709_pattern_same_rgb_in_training_and_upscaling(tmp_path):
     _bt709_bars(source)
     training = VideoClip(source).read(list(range(6)))
     out = tmp_path / "frames"
-    transcode(source, out, BicubicProcessor(scale=1))
+    transcode(source, out, OpenCVBicubicProcessor(scale=1))
     upscaled = np.stack([read_image(p) for p in list_images(out)])
     np.testing.assert_array_equal(training, upscaled)
     # Both follow the BT.709 formula; BT.601 (swscale's default for untagged frames) is far.
@@ -270,7 +272,7 @@ def test_natural_order_everywhere(tmp_path):
     assert [p.name for p in list_images(clip)] == expected
     # vsr-upscale on a frame folder (and its probe of the first frame).
     out = tmp_path / "up"
-    transcode(clip, out, BicubicProcessor(scale=1))
+    transcode(clip, out, OpenCVBicubicProcessor(scale=1))
     shown = [nearest_pattern(read_image(p))[0] for p in list_images(out)]
     assert shown == [1, 2, 10]
     assert probe(clip).width == 64
@@ -345,7 +347,7 @@ def test_real_upscale_writes_every_frame_on_time_with_audio(name, tmp_path):
         del decoded
     out = tmp_path / "out.mkv"
     # Lossless 4:4:4 output: a frame comes back within the rounding of limited-range YUV.
-    result = transcode(path, out, BicubicProcessor(scale=1), start=start, end=end,
+    result = transcode(path, out, OpenCVBicubicProcessor(scale=1), start=start, end=end,
                        codec="ffv1", pix_fmt="yuv444p")
     frames, out_times, _ = decode_output(out)
     assert result.frames == len(frames) == len(wanted), name
@@ -390,7 +392,7 @@ def test_a_seek_that_lands_late_is_retried_without_losing_audio(generated, tmp_p
 
     monkeypatch.setattr(VideoFile, "_open_at", lands_late)
     out = tmp_path / "cut.mkv"
-    assert transcode(source.path, out, BicubicProcessor(2), start=0.5).frames == 12
+    assert transcode(source.path, out, OpenCVBicubicProcessor(2), start=0.5).frames == 12
     assert tries[0] == 8 and tries[1] is None  # the late try, then from the start
     frames, times, _ = decode_output(out)
     assert [nearest_pattern(f)[0] for f in frames] == list(range(12, 24))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from fractions import Fraction
 
 import av
 import pytest
 from video_testdata import video
 
-from vsr.video import BicubicProcessor, JobMismatchError, VideoError, transcode
+from vsr.video import JobMismatchError, OpenCVBicubicProcessor, VideoError, transcode
 from vsr.video.job import JOB_SUFFIX
 
 
@@ -45,9 +46,9 @@ def test_segments_joined_equal_one_pass(tmp_path, name, suffix, segment_frames, 
     src = video(name)
     codec = "libvpx-vp9" if suffix == ".webm" else "ffv1" if suffix == ".mkv" else "libx264"
     crf = {} if codec == "ffv1" else {"crf": 30}
-    once = transcode(src, tmp_path / f"once{suffix}", BicubicProcessor(1, 5), codec=codec,
+    once = transcode(src, tmp_path / f"once{suffix}", OpenCVBicubicProcessor(1, 5), codec=codec,
                      segment_frames=0, **crf, **span)
-    joined = transcode(src, tmp_path / f"joined{suffix}", BicubicProcessor(1, 5), codec=codec,
+    joined = transcode(src, tmp_path / f"joined{suffix}", OpenCVBicubicProcessor(1, 5), codec=codec,
                        segment_frames=segment_frames, **crf, **span)
     assert joined.frames == once.frames > segment_frames  # several segments
     a, b = _contents(once.output), _contents(joined.output)
@@ -60,8 +61,8 @@ def test_segments_joined_equal_one_pass(tmp_path, name, suffix, segment_frames, 
 
 def test_frame_folders_in_segments(tmp_path):
     src = video("mmagic_test_inference.mp4")
-    once = transcode(src, tmp_path / "once", BicubicProcessor(2, 3), segment_frames=0)
-    joined = transcode(src, tmp_path / "joined", BicubicProcessor(2, 3), segment_frames=2)
+    once = transcode(src, tmp_path / "once", OpenCVBicubicProcessor(2, 3), segment_frames=0)
+    joined = transcode(src, tmp_path / "joined", OpenCVBicubicProcessor(2, 3), segment_frames=2)
     names = sorted(p.name for p in joined.output.iterdir())
     assert names == sorted(p.name for p in once.output.iterdir()) and len(names) == 5
     for n in names:
@@ -73,14 +74,14 @@ _KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
     import vsr.video.job as job
     import vsr.video.segmented as segmented
-    from vsr.video import BicubicProcessor, transcode
+    from vsr.video import OpenCVBicubicProcessor, transcode
 
     point, src, out = sys.argv[1:4]
 
     def die():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    class Processor(BicubicProcessor):
+    class Processor(OpenCVBicubicProcessor):
         calls = 0
 
         def __call__(self, windows):
@@ -116,7 +117,7 @@ _OPTIONS = {"codec": "ffv1", "segment_frames": 10, "end": 2.0}
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("whole") / "out.mkv"
-    transcode(video("ffpy_in.mp4"), out, BicubicProcessor(2, 5), **_OPTIONS)
+    transcode(video("ffpy_in.mp4"), out, OpenCVBicubicProcessor(2, 5), **_OPTIONS)
     return _contents(out)
 
 
@@ -132,7 +133,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path, uninterrupted,
                          capture_output=True, text=True)
     assert run.returncode == -9, run.stderr
     assert not out.exists() and (tmp_path / f"out.mkv{JOB_SUFFIX}").is_dir()
-    result = transcode(src, out, BicubicProcessor(2, 5), **_OPTIONS)
+    result = transcode(src, out, OpenCVBicubicProcessor(2, 5), **_OPTIONS)
     assert (result.frames, result.resumed) == (60, resumed)
     assert _contents(out) == uninterrupted  # frames, timestamps, audio: identical
     assert not (tmp_path / f"out.mkv{JOB_SUFFIX}").exists()
@@ -145,10 +146,10 @@ def test_changed_options_are_refused_until_restart(tmp_path):
     subprocess.run([sys.executable, str(script), "between segments", str(src), str(out)],
                    capture_output=True)
     with pytest.raises(JobMismatchError, match=r"crf was 18, now 20.*--restart"):
-        transcode(src, out, BicubicProcessor(2, 5), **{**_OPTIONS, "crf": 20})
+        transcode(src, out, OpenCVBicubicProcessor(2, 5), **{**_OPTIONS, "crf": 20})
     with pytest.raises(JobMismatchError, match=r"scale was 2, now 3"):
-        transcode(src, out, BicubicProcessor(3, 5), **_OPTIONS)
-    result = transcode(src, out, BicubicProcessor(2, 5), **{**_OPTIONS, "crf": 20},
+        transcode(src, out, OpenCVBicubicProcessor(3, 5), **_OPTIONS)
+    result = transcode(src, out, OpenCVBicubicProcessor(2, 5), **{**_OPTIONS, "crf": 20},
                        restart=True)
     assert (result.frames, result.resumed) == (60, 0)
 
@@ -157,5 +158,46 @@ def test_existing_output_is_refused_before_any_work(tmp_path):
     src, out = video("mmagic_test_inference.mp4"), tmp_path / "out.mp4"
     out.write_bytes(b"keep me")
     with pytest.raises(VideoError, match="already exists; pass --overwrite"):
-        transcode(src, out, BicubicProcessor(2))
+        transcode(src, out, OpenCVBicubicProcessor(2))
     assert out.read_bytes() == b"keep me" and not (tmp_path / f"out.mp4{JOB_SUFFIX}").exists()
+
+
+def _with_chapters(path):
+    """A 2 s Matroska clip with two chapters and a title (no real file here has chapters)."""
+    import numpy as np
+
+    with av.open(str(path), "w") as c:
+        stream = c.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        c.metadata["title"] = "A film"
+        ms = Fraction(1, 1000)
+        c.set_chapters([
+            {"id": 1, "start": 0, "end": 1000, "time_base": ms, "metadata": {"title": "One"}},
+            {"id": 2, "start": 1000, "end": 2000, "time_base": ms, "metadata": {"title": "Two"}},
+        ])
+        for i in range(50):
+            image = np.full((48, 64, 3), i * 5, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                c.mux(packet)
+        for packet in stream.encode():
+            c.mux(packet)
+    return path
+
+
+def _file_info(path):
+    with av.open(str(path)) as c:
+        chapters = [(ch["start"] * ch["time_base"], ch["end"] * ch["time_base"],
+                     ch["metadata"].get("title")) for ch in c.chapters()]
+        return chapters, c.metadata.get("title")
+
+
+@pytest.mark.parametrize("segment_frames", [0, 10])
+def test_chapters_and_title_are_kept(tmp_path, segment_frames):
+    src = _with_chapters(tmp_path / "in.mkv")
+    whole = transcode(src, tmp_path / "whole.mkv", OpenCVBicubicProcessor(2),
+                      segment_frames=segment_frames)
+    assert _file_info(whole.output) == ([(0, 1, "One"), (1, 2, "Two")], "A film")
+    late = transcode(src, tmp_path / "late.mkv", OpenCVBicubicProcessor(2), start=1.2,
+                     segment_frames=segment_frames)
+    chapters, title = _file_info(late.output)
+    assert [c[2] for c in chapters] == ["Two"] and chapters[0][0] == 0 and title == "A film"

@@ -10,7 +10,7 @@ import pytest
 from av.video.frame import VideoFrame
 from video_testdata import decode_reference, video, yuv_to_rgb_reference
 
-from vsr.video import BicubicProcessor, transcode
+from vsr.video import OpenCVBicubicProcessor, transcode
 from vsr.video.colour import ColourInfo, frame_to_rgb, resolve_colour, rgb_to_frame
 from vsr.video.reader import open_reader
 
@@ -76,7 +76,7 @@ def test_colour_round_trip_through_pipeline(tmp_path, matrix):
     src = tmp_path / "src.mp4"
     _write_clip(src, _patch_clip(), matrix)
     out = tmp_path / "out.mkv"
-    transcode(src, out, BicubicProcessor(scale=2), crf=0)
+    transcode(src, out, OpenCVBicubicProcessor(scale=2), crf=0)
     with av.open(str(out)) as c:
         stream = c.streams.video[0]
         assert stream.codec_context.colorspace == matrix

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from video_testdata import data_path, frame_times, video
 
-from vsr.video import BicubicProcessor, VideoError, frame_to_rgb, rgb_to_frame, transcode
-from vsr.video.processors import bicubic
+from vsr.video import OpenCVBicubicProcessor, VideoError, frame_to_rgb, rgb_to_frame, transcode
+from vsr.video.processors import opencv_bicubic
 from vsr.video.reader import open_reader
 
 
@@ -27,14 +27,14 @@ def _decode(path, **kw) -> list[np.ndarray]:
 def test_tiny_clip_end_to_end(tmp_path):
     src = video("mmagic_test_inference.mp4")
     out = tmp_path / "out.mp4"
-    result = transcode(src, out, BicubicProcessor(scale=4, num_frames=5), crf=0)
+    result = transcode(src, out, OpenCVBicubicProcessor(scale=4, num_frames=5), crf=0)
     assert result.frames == 5 and out.exists()
     with av.open(str(out)) as c:
         s = c.streams.video[0]
         assert (s.width, s.height, s.average_rate) == (256, 256, 25)
     assert frame_times(out) == pytest.approx(frame_times(src), abs=1e-6)
     got = _decode(out)
-    want = [bicubic(f, 4) for f in _decode(src)]
+    want = [opencv_bicubic(f, 4) for f in _decode(src)]
     colour = open_reader(out).info.colour
     for g, w in zip(got, want, strict=True):
         # crf 0 is lossless: only the RGB -> 4:2:0 -> RGB round trip differs.
@@ -45,7 +45,7 @@ def test_tiny_clip_end_to_end(tmp_path):
 def test_audio_kept_and_in_sync(tmp_path):
     src = video("ffpy_in.mp4")
     out = tmp_path / "out.mkv"
-    transcode(src, out, BicubicProcessor(scale=1), end=1.0)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), end=1.0)
     times = frame_times(out)
     assert len(times) == 30  # 29.97 fps: frames at 0 .. 0.967 s
     frame = 1001 / 30000
@@ -64,7 +64,7 @@ def test_audio_kept_and_in_sync(tmp_path):
 def test_vfr_timestamps_kept(tmp_path):
     src = video("psd_goldeneye-vfr-drop3.mp4")
     out = tmp_path / "out.mp4"
-    transcode(src, out, BicubicProcessor(scale=1), start=1.0, end=2.0)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), start=1.0, end=2.0)
     want = [t - 1.0 for t in frame_times(src) if 1.0 - 1e-6 <= t < 2.0 - 1e-6]
     got = frame_times(out)
     assert got == pytest.approx(want, abs=1e-4)
@@ -75,7 +75,7 @@ def test_vfr_timestamps_kept(tmp_path):
 def test_rotation_kept_as_metadata(tmp_path):
     src = video("psd_issue-134-rotate.mp4")
     out = tmp_path / "out.mp4"
-    transcode(src, out, BicubicProcessor(scale=1), end=0.2)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), end=0.2)
     with av.open(str(out)) as c:
         frame = next(c.decode(video=0))
         assert frame.rotation == -90
@@ -85,7 +85,7 @@ def test_rotation_kept_as_metadata(tmp_path):
 def test_sample_aspect_ratio_kept(tmp_path):
     src = video("psd_issue-195-aspect-ratio.mp4")
     out = tmp_path / "out.mov"
-    transcode(src, out, BicubicProcessor(scale=2), end=0.2)
+    transcode(src, out, OpenCVBicubicProcessor(scale=2), end=0.2)
     with av.open(str(out)) as c:
         s = c.streams.video[0]
         assert s.sample_aspect_ratio == Fraction(16, 11)
@@ -95,7 +95,7 @@ def test_sample_aspect_ratio_kept(tmp_path):
 def test_mkv_subtitles_and_attachments_kept(tmp_path):
     src = video("psd_issue-236-split-copy.mkv")
     out = tmp_path / "out.mkv"
-    transcode(src, out, BicubicProcessor(scale=1), end=0.2)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), end=0.2)
     with av.open(str(out)) as c, av.open(str(src)) as ref:
         subs = [(s.codec_context.name, s.metadata.get("language"), s.metadata.get("title"),
                  bytes(s.codec_context.extradata or b"")) for s in c.streams.subtitles]
@@ -111,7 +111,7 @@ def test_mkv_subtitles_and_attachments_kept(tmp_path):
 def test_audio_reencoded_for_webm(tmp_path):
     src = video("imageio_realshort.mp4")
     out = tmp_path / "out.webm"
-    transcode(src, out, BicubicProcessor(scale=1), end=0.3)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), end=0.3)
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.name in ("vp9", "libvpx-vp9")
         assert c.streams.audio[0].codec_context.name in ("opus", "libopus")
@@ -122,20 +122,20 @@ def test_audio_reencoded_for_webm(tmp_path):
 def test_frame_folder_in_and_out(tmp_path):
     src = data_path("lr_clips", "reds_000_x4")
     out = tmp_path / "frames"
-    result = transcode(src, out, BicubicProcessor(scale=2, num_frames=3), end=3 / 25)
+    result = transcode(src, out, OpenCVBicubicProcessor(scale=2, num_frames=3), end=3 / 25)
     files = sorted(out.iterdir())
     assert result.frames == 3 and [f.name for f in files] == [
         "00000000.png", "00000001.png", "00000002.png"]
     for i, f in enumerate(files):
         lr = cv2.imread(str(src / f"{i:08d}.png"))[..., ::-1]
         got = cv2.imread(str(f))[..., ::-1]
-        np.testing.assert_array_equal(got, bicubic(lr, 2))  # PNG is lossless: exact
+        np.testing.assert_array_equal(got, opencv_bicubic(lr, 2))  # PNG is lossless: exact
 
 
 def test_frame_folder_to_video_uses_fps(tmp_path):
     src = data_path("lr_clips", "reds_000_x4")
     out = tmp_path / "clip.mp4"
-    transcode(src, out, BicubicProcessor(scale=1), fps=10, end=0.5)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), fps=10, end=0.5)
     times = frame_times(out)
     assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
 
@@ -145,7 +145,7 @@ def test_unknown_frame_count_shows_progress_without_crash(tmp_path, capsys):
     reader = open_reader(src)
     assert reader.info.frames is None
     reader.close()
-    result = transcode(src, tmp_path / "o.mkv", BicubicProcessor(scale=1), end=0.1,
+    result = transcode(src, tmp_path / "o.mkv", OpenCVBicubicProcessor(scale=1), end=0.1,
                        quiet=False)
     assert result.frames == 3
 
@@ -160,7 +160,7 @@ def test_corrupt_packets_skipped_timing_kept(tmp_path, caplog):
     src.write_bytes(bytes(data))
     out = tmp_path / "out.mp4"
     with caplog.at_level("WARNING", logger="vsr.video"):
-        transcode(src, out, BicubicProcessor(scale=1))
+        transcode(src, out, OpenCVBicubicProcessor(scale=1))
     assert "skipped an undecodable packet" in caplog.text
     # Whatever frames survive keep their own timestamps (no renumbering to a fixed rate).
     want = []
@@ -179,14 +179,14 @@ def test_corrupt_packets_skipped_timing_kept(tmp_path, caplog):
 
 def test_missing_input(tmp_path):
     with pytest.raises(VideoError, match="input not found"):
-        transcode(tmp_path / "nope.mp4", tmp_path / "o.mp4", BicubicProcessor())
+        transcode(tmp_path / "nope.mp4", tmp_path / "o.mp4", OpenCVBicubicProcessor())
 
 
 def test_not_a_video(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_text("hello, not a video\n" * 50)
     with pytest.raises(VideoError, match="not a video file"):
-        transcode(bad, tmp_path / "o.mp4", BicubicProcessor())
+        transcode(bad, tmp_path / "o.mp4", OpenCVBicubicProcessor())
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -197,22 +197,22 @@ def test_zero_frames(tmp_path):
         VideoError, match=r"no frames in \[5, 6\) s from the start of the file; its 5 "
         r"video frames lie at 0.000-0.160 s"
     ):
-        transcode(src, out, BicubicProcessor(), start=5.0, end=6.0)
+        transcode(src, out, OpenCVBicubicProcessor(), start=5.0, end=6.0)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(VideoError, match="no image frames"):
-        transcode(tmp_path / "empty", tmp_path / "o.mp4", BicubicProcessor())
+        transcode(tmp_path / "empty", tmp_path / "o.mp4", OpenCVBicubicProcessor())
 
 
 def test_unsupported_codec(tmp_path):
     src = video("mmagic_test_inference.mp4")
     with pytest.raises(VideoError, match="unsupported codec 'nope'"):
-        transcode(src, tmp_path / "o.mp4", BicubicProcessor(), codec="nope")
+        transcode(src, tmp_path / "o.mp4", OpenCVBicubicProcessor(), codec="nope")
     with pytest.raises(VideoError, match="cannot be stored"):
-        transcode(src, tmp_path / "o.webm", BicubicProcessor(), codec="libx265")
+        transcode(src, tmp_path / "o.webm", OpenCVBicubicProcessor(), codec="libx265")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -221,25 +221,25 @@ def test_existing_output_needs_overwrite(tmp_path):
     out = tmp_path / "o.mp4"
     out.write_bytes(b"keep me")
     with pytest.raises(VideoError, match="already exists; pass --overwrite"):
-        transcode(src, out, BicubicProcessor(scale=1))
+        transcode(src, out, OpenCVBicubicProcessor(scale=1))
     assert out.read_bytes() == b"keep me"
-    transcode(src, out, BicubicProcessor(scale=1), overwrite=True)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), overwrite=True)
     assert len(frame_times(out)) == 5
 
 
 def test_unwritable_destination(tmp_path):
     src = video("mmagic_test_inference.mp4")
     with pytest.raises(VideoError, match="does not exist"):
-        transcode(src, tmp_path / "missing" / "o.mp4", BicubicProcessor())
+        transcode(src, tmp_path / "missing" / "o.mp4", OpenCVBicubicProcessor())
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(VideoError, match="cannot write"):
-        transcode(src, blocker / "o.mp4", BicubicProcessor())
+        transcode(src, blocker / "o.mp4", OpenCVBicubicProcessor())
 
 
 def test_unknown_output_extension(tmp_path):
     with pytest.raises(VideoError, match="unsupported output extension"):
-        transcode(video("mmagic_test_inference.mp4"), tmp_path / "o.xyz", BicubicProcessor())
+        transcode(video("mmagic_test_inference.mp4"), tmp_path / "o.xyz", OpenCVBicubicProcessor())
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
@@ -253,7 +253,7 @@ def test_failure_midway_leaves_nothing(tmp_path, error, name):
         calls += 1
         if calls == 3:
             raise error
-        return BicubicProcessor(2)(windows)
+        return OpenCVBicubicProcessor(2)(windows)
 
     failing.num_frames, failing.scale = 3, 2
     with pytest.raises(type(error)):
@@ -267,7 +267,7 @@ def test_threaded_encoding_same_result(tmp_path):
     outs = []
     for threaded in (False, True):
         out = tmp_path / f"o{threaded}.mkv"
-        transcode(src, out, BicubicProcessor(scale=1), end=0.5, threaded=threaded, crf=0)
+        transcode(src, out, OpenCVBicubicProcessor(scale=1), end=0.5, threaded=threaded, crf=0)
         with av.open(str(out)) as c:
             audio = [bytes(p) for p in c.demux(audio=0) if p.size]
         outs.append((_decode(out), frame_times(out), audio))
@@ -293,7 +293,7 @@ def test_error_in_encoder_thread_reaches_caller(tmp_path, monkeypatch):
 
     monkeypatch.setattr(VideoFileWriter, "write", failing)
     with pytest.raises(VideoError, match="disk full"):
-        transcode(video("imageio_realshort.mp4"), tmp_path / "o.mp4", BicubicProcessor(1))
+        transcode(video("imageio_realshort.mp4"), tmp_path / "o.mp4", OpenCVBicubicProcessor(1))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -304,18 +304,18 @@ def test_odd_output_size_cropped_to_even(tmp_path):
     for i in range(3):
         cv2.imwrite(str(folder / f"{i:03d}.png"), rng.integers(0, 256, (21, 33, 3), np.uint8))
     out = tmp_path / "o.mp4"
-    transcode(folder, out, BicubicProcessor(scale=3))
+    transcode(folder, out, OpenCVBicubicProcessor(scale=3))
     with av.open(str(out)) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (98, 62)
     # A folder of PNGs has no chroma subsampling: nothing is cropped there.
-    transcode(folder, tmp_path / "frames", BicubicProcessor(scale=3))
+    transcode(folder, tmp_path / "frames", OpenCVBicubicProcessor(scale=3))
     assert cv2.imread(str(tmp_path / "frames" / "00000000.png")).shape == (63, 99, 3)
 
 
 def test_audio_in_sync_after_start(tmp_path):
     src = video("ffpy_in.mp4")
     out = tmp_path / "seg.mp4"
-    transcode(src, out, BicubicProcessor(scale=1), start=2.0, end=3.0)
+    transcode(src, out, OpenCVBicubicProcessor(scale=1), start=2.0, end=3.0)
     times = frame_times(out)
     frame = 1001 / 30000
     assert times[0] == pytest.approx(
@@ -332,9 +332,9 @@ def test_overwrite_replaces_a_file_or_a_folder(tmp_path):
     src = video("mmagic_test_inference.mp4")
     target = tmp_path / "out"
     target.write_text("an old file where the frames should go")
-    transcode(src, target, BicubicProcessor(scale=1), overwrite=True)
+    transcode(src, target, OpenCVBicubicProcessor(scale=1), overwrite=True)
     assert sorted(p.name for p in target.iterdir())[-1] == "00000004.png"
-    transcode(src, target, BicubicProcessor(scale=1), overwrite=True, end=0.08)
+    transcode(src, target, OpenCVBicubicProcessor(scale=1), overwrite=True, end=0.08)
     assert len(list(target.iterdir())) == 2  # old frames are gone, not mixed in
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vsr.evaluation.crops import side_by_side
 from vsr.evaluation.datasets import EvalClip
-from vsr.evaluation.upscalers import Upscaler, bicubic_upscaler
+from vsr.evaluation.errors import EvaluationError
+from vsr.evaluation.upscalers import Upscaler, matlab_bicubic_upscaler
 from vsr.metrics import LPIPS, psnr, ssim
+from vsr.video.panels import side_by_side
 from vsr.video.png import save_png
 
 #: Frames per LPIPS forward pass (keeps GPU memory bounded on 720p clips).
@@ -94,7 +95,7 @@ def load_pair(clip: EvalClip, protocol: Protocol) -> tuple[np.ndarray, np.ndarra
     lr = clip.lr.read_all()
     h, w = lr.shape[1] * s, lr.shape[2] * s
     if gt.shape[1] < h or gt.shape[2] < w:
-        raise ValueError(
+        raise EvaluationError(
             f"clip {clip.name}: LR frames {lr.shape[2]}x{lr.shape[1]} times scale {s} exceed the "
             f"ground truth {gt.shape[2]}x{gt.shape[1]}; is --scale right for {clip.lr.paths[0]}?"
         )
@@ -163,7 +164,7 @@ def evaluate_clip(
         scores.lpips = _lpips_scores(lpips_metric, _crop(sr[idx], b), _crop(gt[idx], b))
     if crop_path is not None:
         i = clip.scored[len(clip.scored) // 2]
-        bicubic = bicubic_upscaler(protocol.scale)(lr[i : i + 1])[0]
+        bicubic = matlab_bicubic_upscaler(protocol.scale)(lr[i : i + 1])[0]
         panels = [bicubic, sr[i], gt[i]] if crop_with_output else [bicubic, gt[i]]
-        save_png(crop_path, side_by_side(panels, crop_size))
+        save_png(crop_path, side_by_side(panels, crop=crop_size))
     return scores

@@ -13,7 +13,7 @@ import numpy as np
 Upscaler = Callable[[np.ndarray], np.ndarray]
 
 
-def bicubic_upscaler(scale: int) -> Upscaler:
+def matlab_bicubic_upscaler(scale: int) -> Upscaler:
     """The "Bicubic" row of VSR tables: MATLAB bicubic ``imresize`` of the LR frames by ``scale``.
 
     The published Vid4 x4 baselines (23.78 dB BI, 21.80 dB BD, Y channel) are this

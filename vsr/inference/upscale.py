@@ -39,7 +39,7 @@ from vsr.inference.tiling import (
 )
 from vsr.models import FrameFeatures
 from vsr.video import (
-    BicubicProcessor,
+    OpenCVBicubicProcessor,
     Team,
     TranscodeOptions,
     TranscodeResult,
@@ -47,6 +47,7 @@ from vsr.video import (
     process_frames,
     transcode,
 )
+from vsr.video.panels import side_by_side
 from vsr.video.progress import FrameProgress
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
@@ -469,17 +470,6 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _label(image: np.ndarray, text: str) -> np.ndarray:
-    """Write ``text`` in the top-left corner (white on a dark box), on a copy."""
-    out = np.ascontiguousarray(image).copy()
-    size = max(out.shape[0] / 720, 0.4)
-    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, size, 1)
-    cv2.rectangle(out, (0, 0), (w + 8, h + 10), (0, 0, 0), -1)
-    cv2.putText(out, text, (4, h + 4), cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1,
-                cv2.LINE_AA)
-    return out
-
-
 def write_compare(
     input: str | Path, path: str | Path, processor: ModelProcessor, index: int,
     options: TranscodeOptions | None = None,
@@ -505,8 +495,8 @@ def write_compare(
     finally:
         reader.close()
     model_out = processor(stack)[0]
-    base = BicubicProcessor(processor.scale)(stack)[0]
-    side = np.concatenate([_label(base, "bicubic"), _label(model_out, "model")], axis=1)
+    base = OpenCVBicubicProcessor(processor.scale)(stack)[0]
+    side = side_by_side([base, model_out], ["bicubic (OpenCV)", "model"])
     if not cv2.imwrite(str(path), np.ascontiguousarray(side[..., ::-1])):
         raise VideoError(f"cannot write {path}")
     return path

@@ -147,8 +147,9 @@ class EDVR(nn.Module):
         num_hr_feat: channels of the high-resolution convolutions in the heads.
         max_offset: optional bound on |offset| in every DCN (monitor offsets with
             :class:`vsr.models.introspect.OffsetRecorder`).
-        base_upsample: interpolation of the centre frame added to the output (``bicubic``;
-            BasicSR's EDVR uses ``bilinear``).
+        base_upsample: interpolation of the centre frame added to the output: PyTorch's
+            ``bicubic`` (``F.interpolate``, a = -0.75, as OpenCV's; not MATLAB's imresize),
+            or ``bilinear`` as BasicSR's EDVR.
     """
 
     def __init__(

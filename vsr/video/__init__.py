@@ -19,8 +19,8 @@ the same order with the same colours:
 
 Typical use::
 
-    from vsr.video import BicubicProcessor, transcode
-    transcode("in.mp4", "out.mkv", BicubicProcessor(scale=2))
+    from vsr.video import OpenCVBicubicProcessor, transcode
+    transcode("in.mp4", "out.mkv", OpenCVBicubicProcessor(scale=2))
 
     from vsr.video import VideoClip
     frames = VideoClip("in.avi").read([10, 11, 12])  # (3, H, W, 3) uint8 RGB
@@ -65,7 +65,7 @@ from vsr.video.job import Alone, JobMismatchError, Team
 from vsr.video.metadata import VideoInfo, probe
 from vsr.video.options import TranscodeOptions
 from vsr.video.pipeline import TranscodeResult, process_frames, transcode
-from vsr.video.processors import BicubicProcessor, FrameProcessor, bicubic
+from vsr.video.processors import FrameProcessor, OpenCVBicubicProcessor, opencv_bicubic
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import batched, sliding_windows
 
@@ -73,7 +73,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "VIDEO_SUFFIXES",
     "Alone",
-    "BicubicProcessor",
+    "OpenCVBicubicProcessor",
     "Clip",
     "ClipNotFoundError",
     "ColourInfo",
@@ -91,7 +91,7 @@ __all__ = [
     "VideoFile",
     "VideoInfo",
     "batched",
-    "bicubic",
+    "opencv_bicubic",
     "frame_to_rgb",
     "index_video",
     "list_folders",

@@ -24,8 +24,9 @@ class FrameProcessor(Protocol):
         ...
 
 
-class BicubicProcessor:
-    """Bicubic upscaling of the centre frame (OpenCV): the baseline and ``--compare``'s left.
+class OpenCVBicubicProcessor:
+    """OpenCV's bicubic upscaling of the centre frame: ``--compare``'s left panel and the
+    pipeline's fast baseline (``vsr-eval`` uses MATLAB's bicubic instead, as papers do).
 
     Args:
         scale: integer upscaling factor.
@@ -39,13 +40,15 @@ class BicubicProcessor:
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         centre = windows[:, windows.shape[1] // 2]
-        return np.stack([bicubic(frame, self.scale) for frame in centre])
+        return np.stack([opencv_bicubic(frame, self.scale) for frame in centre])
 
     def __repr__(self) -> str:
-        return f"BicubicProcessor(scale={self.scale}, num_frames={self.num_frames})"
+        return f"OpenCVBicubicProcessor(scale={self.scale}, num_frames={self.num_frames})"
 
 
-def bicubic(image: np.ndarray, scale: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (scale*H, scale*W, 3) uint8 by bicubic interpolation."""
+def opencv_bicubic(image: np.ndarray, scale: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (scale*H, scale*W, 3) uint8 by OpenCV's bicubic interpolation
+    (Keys kernel with a = -0.75; MATLAB's imresize uses a = -0.5, see
+    :func:`vsr.data.degradations.imresize`)."""
     h, w = image.shape[:2]
     return cv2.resize(image, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)

@@ -13,20 +13,24 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from vsr.conditions import DEGRADATIONS
+from vsr.video.panels import side_by_side
 
 
 def comparison_strip(lr_centre: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor) -> np.ndarray:
-    """``[nearest-upscaled LR | SR | HR]`` side by side.
+    """``[nearest-upscaled LR | SR | HR]`` side by side (:func:`vsr.video.panels.side_by_side`).
 
     Args:
         lr_centre: (3, h, w); sr, hr: (3, s*h, s*w); floats in [0, 1].
 
     Returns:
-        (s*h, 3*s*w, 3) uint8 RGB.
+        (s*h, 3*s*w + 2 gaps, 3) uint8 RGB.
     """
     up = F.interpolate(lr_centre[None].float(), size=sr.shape[-2:], mode="nearest")[0]
-    strip = torch.cat([up, sr.float(), hr.float()], dim=-1).clamp(0, 1)
-    return (strip.permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    panels = [
+        (x.float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+        for x in (up, sr, hr)
+    ]
+    return side_by_side(panels)
 
 
 class ValidationImages(Callback):
