@@ -195,12 +195,10 @@ def test_temperature_flattens_routing() -> None:
         layer.attention[-1].weight.mul_(20)  # sharp logits
     x = torch.randn(3, 4, 5, 5)
     layer.set_temperature(1e3)
-    layer(x)
-    hot = layer.last_routing
+    hot = layer.routing(x)
     torch.testing.assert_close(hot, torch.full_like(hot, 0.25), rtol=0, atol=1e-2)
     layer.set_temperature(1e-3)
-    layer(x)
-    cold = layer.last_routing
+    cold = layer.routing(x)
     torch.testing.assert_close(cold.max(dim=1).values, torch.ones(3), rtol=0, atol=1e-3)
     with pytest.raises(ValueError, match="temperature"):
         layer.set_temperature(0.0)
@@ -211,3 +209,19 @@ def test_cond_dynamic_without_condition_is_a_clear_error() -> None:
         CondDynamicConv2d(4, 4, 3, cond_dim=3)(torch.randn(1, 4, 5, 5))
     with pytest.raises(ValueError, match="cond must have shape"):
         CondDynamicConv2d(4, 4, 3, cond_dim=3)(torch.randn(1, 4, 5, 5), torch.randn(1, 2))
+
+
+def test_kernel_bank_forward_mixes_the_routing_it_reports_and_stores_nothing() -> None:
+    from vsr.nn._batched import mix_experts
+
+    layer = CondDynamicConv2d(4, 6, 3, cond_dim=8, num_experts=3, use_content=True)
+    _randomise(layer)
+    x, cond = torch.randn(2, 4, 7, 7), torch.randn(2, 8)
+    before = dict(vars(layer))
+    out = layer(x, cond)
+    assert vars(layer).keys() == before.keys()  # nothing written on the module
+    weight, bias = mix_experts(layer.routing(x, cond), layer.weight, layer.bias)
+    want = torch.cat([
+        torch.nn.functional.conv2d(x[i : i + 1], weight[i], bias[i], padding=1) for i in range(2)
+    ])
+    torch.testing.assert_close(out, want, rtol=1e-5, atol=1e-5)

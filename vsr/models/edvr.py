@@ -371,11 +371,3 @@ class EDVR(nn.Module):
         for module in self.modules():
             if isinstance(module, KernelBankConv2d):
                 module.set_temperature(t)
-
-    def routing_weights(self) -> dict[str, torch.Tensor]:
-        """Routing weights ``(B, M)`` of every kernel-bank layer's last forward, by name."""
-        return {
-            name: m.last_routing
-            for name, m in self.named_modules()
-            if isinstance(m, KernelBankConv2d) and m.last_routing is not None
-        }

@@ -14,6 +14,7 @@ from torch import nn
 
 from vsr.conditions import DEGRADATIONS
 from vsr.models.edvr import EDVR
+from vsr.nn import KernelBankConv2d
 from vsr.ops import DCNv2Pack
 
 
@@ -147,6 +148,20 @@ def sampling_points(
     return (grid[None] + offsets).numpy(), mask[:, y, x].double().reshape(groups, k2).numpy()
 
 
+def _record_routing(layers: dict[str, KernelBankConv2d], into: dict[str, torch.Tensor]) -> list:
+    """Forward hooks that put each layer's routing weights, computed from its inputs, into
+    ``into`` by name (the forward pass itself stores nothing)."""
+
+    def recorder(name: str):
+        def record(module, args, kwargs, output) -> None:
+            into[name] = module.routing(*args, **kwargs)
+
+        return record
+
+    return [layer.register_forward_hook(recorder(name), with_kwargs=True)
+            for name, layer in layers.items()]
+
+
 def routing_table(
     model: EDVR,
     frames: torch.Tensor,
@@ -170,11 +185,17 @@ def routing_table(
     rows: list[tuple[int, str]] = []
     tables = []
     names: list[str] = []
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, KernelBankConv2d)}
     for s in scales or model.scales:
         for d in degradations:
-            with torch.inference_mode():
-                model(frames, scale=s, degradation=d, strength=strength)
-            routing = model.routing_weights()
+            routing: dict[str, torch.Tensor] = {}
+            hooks = _record_routing(layers, routing)
+            try:
+                with torch.inference_mode():
+                    model(frames, scale=s, degradation=d, strength=strength)
+            finally:
+                for hook in hooks:
+                    hook.remove()
             if not routing:
                 raise ValueError(
                     f"this model's trunk ({model.trunk_conv!r}) has no routing: use a "

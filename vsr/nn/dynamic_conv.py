@@ -38,8 +38,6 @@ class KernelBankConv2d(AdaptiveConvBase):
         init_kernel_bank_(self.weight)
         self.temperature = 1.0
         self.set_temperature(temperature)
-        #: Routing weights ``(B, M)`` of the last forward (detached), for logging and plots.
-        self.last_routing: torch.Tensor | None = None
 
     def set_temperature(self, t: float) -> None:
         """Set the softmax temperature T (annealed from high to 1 by a training callback).
@@ -50,10 +48,20 @@ class KernelBankConv2d(AdaptiveConvBase):
             raise ValueError(f"temperature must be > 0, got {t}")
         self.temperature = float(t)
 
-    def _route_and_conv(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        alpha = torch.softmax(logits / self.temperature, dim=1)
-        self.last_routing = alpha.detach()
-        weight, bias = mix_experts(alpha, self.weight, self.bias)
+    def routing_logits(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        """Routing logits ``(B, M)`` for ``x`` and ``cond`` (before temperature and softmax)."""
+        raise NotImplementedError
+
+    def routing(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Routing weights ``(B, M)`` the forward pass mixes its kernels with.
+
+        Also what introspection records (forward hooks call it on the layer's inputs), so
+        the forward pass itself stores nothing.
+        """
+        return torch.softmax(self.routing_logits(x, cond) / self.temperature, dim=1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        weight, bias = mix_experts(self.routing(x, cond), self.weight, self.bias)
         return self._conv(x, weight, bias)
 
     def extra_repr(self) -> str:
@@ -108,9 +116,9 @@ class DynamicConv2d(KernelBankConv2d):
             nn.Linear(in_channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_experts)
         )
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Convolve ``x`` ``(B, C, H, W)``; ``cond`` is accepted for interface parity, unused."""
-        return self._route_and_conv(x, self.attention(x.mean(dim=(2, 3))))
+    def routing_logits(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits from the content ``GAP(x)``; ``cond`` is accepted for interface parity."""
+        return self.attention(x.mean(dim=(2, 3)))
 
 
 class CondDynamicConv2d(KernelBankConv2d):
@@ -162,8 +170,13 @@ class CondDynamicConv2d(KernelBankConv2d):
         self.router = nn.Linear(cond_dim, num_experts)
         self.content_router = nn.Linear(in_channels, num_experts) if use_content else None
 
-    def routing_logits(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def routing_logits(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Routing logits ``(B, M)`` (before temperature and softmax)."""
+        if cond is None:
+            raise ValueError(
+                "CondDynamicConv2d needs a condition vector: pass cond=ConditionEmbedding(...)"
+                "(scale, degradation)"
+            )
         if cond.dim() != 2 or cond.shape != (x.shape[0], self.cond_dim):
             raise ValueError(
                 f"cond must have shape (B={x.shape[0]}, cond_dim={self.cond_dim}), "
@@ -173,15 +186,6 @@ class CondDynamicConv2d(KernelBankConv2d):
         if self.content_router is not None:
             logits = logits + self.content_router(x.mean(dim=(2, 3)))
         return logits
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Convolve ``x`` ``(B, C, H, W)`` with kernels routed by ``cond`` ``(B, cond_dim)``."""
-        if cond is None:
-            raise ValueError(
-                "CondDynamicConv2d needs a condition vector: pass cond=ConditionEmbedding(...)"
-                "(scale, degradation)"
-            )
-        return self._route_and_conv(x, self.routing_logits(x, cond))
 
     def extra_repr(self) -> str:
         return (
