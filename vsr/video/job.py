@@ -25,6 +25,7 @@ from typing import Protocol
 
 from vsr.video.errors import VideoError
 from vsr.video.files import list_images
+from vsr.video.output import remove_path
 from vsr.video.segments import Segment
 
 JOB_SUFFIX = ".vsr-job"
@@ -157,8 +158,8 @@ class JobFolder:
         for stale in (self.path / "claims").iterdir():
             stale.unlink()
         for stale in (self.path / "segments").glob(".*.partial-*"):
-            _remove(stale)
-        _remove(self.joined_path())
+            remove_path(stale)
+        remove_path(self.joined_path())
         if old is None:
             tmp = self.manifest_path.with_suffix(".partial")
             tmp.write_text(json.dumps(manifest, indent=1))
@@ -243,9 +244,3 @@ def _differences(old: dict, new: dict) -> list[str]:
         out.append("the input's frames changed")
     return out
 
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

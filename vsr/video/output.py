@@ -38,6 +38,21 @@ def check_destination(path: Path, overwrite: bool) -> None:
         raise VideoError(f"cannot write {path}: folder {parent} is not writable")
 
 
+def remove_path(path: Path) -> None:
+    """Remove a file or a folder (with its contents), if it is there."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def replace_output(tmp: Path, path: Path) -> None:
+    """Move the finished ``tmp`` onto ``path``, replacing what is there (a file or folder)."""
+    if path.is_dir() or (path.exists() and tmp.is_dir()):
+        remove_path(path)  # os.replace cannot put a folder over a file, or over a folder
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it onto ``path`` only on success.
@@ -49,14 +64,7 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     try:
         yield tmp
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists() and tmp.is_dir():  # --overwrite of a file by a frame folder
-            path.unlink()
-        os.replace(tmp, path)
+        replace_output(tmp, path)
     except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
+        remove_path(tmp)
         raise

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from vsr.video.errors import VideoError
 from vsr.video.job import MANIFEST_VERSION, JobFolder, Team, input_fingerprint, read_segments
 from vsr.video.join import join_frame_folders, join_videos
 from vsr.video.options import TranscodeOptions
-from vsr.video.output import check_destination, output_kind
+from vsr.video.output import check_destination, output_kind, remove_path, replace_output
 from vsr.video.pipeline import (
     TranscodeResult,
     clip_progress,
@@ -159,19 +158,10 @@ def _encode_segment(
         writer.close()
     except BaseException:
         writer.abort()
-        _remove_partial(partial)
+        remove_path(partial)
         raise
     os.replace(partial, job.segment_path(segment))
     job.report(segment, segment.frames, force=True)
-
-
-def _remove_partial(path: Path) -> None:
-    if path.is_dir():
-        for file in path.iterdir():
-            file.unlink()
-        path.rmdir()
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _join(
@@ -192,8 +182,4 @@ def _join(
                         reader.info,
                         reader.passthrough_streams, reader.passthrough_packets(),
                         reader.offset_seconds, reader.container)
-    if output.is_dir():
-        shutil.rmtree(output)
-    elif output.exists() and joined.is_dir():
-        output.unlink()
-    os.replace(joined, output)
+    replace_output(joined, output)
