@@ -1,0 +1,80 @@
+"""vsr-prepare-videos (vsr.data.extract): real video files to a frame-folder training set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers import shared_path
+from vsr.data.extract import downscale_to, extract_video, main
+from vsr.data.frames import FrameFolderSource
+from vsr.video.clips import VideoClip
+from vsr.video.files import list_images, read_image
+
+
+@pytest.fixture
+def short_clip() -> Path:
+    """A real 320x240 H.264 clip of 36 frames."""
+    return shared_path("videos", "imageio_realshort.mp4")
+
+
+def test_frames_are_the_decoded_frames(short_clip: Path, tmp_path: Path) -> None:
+    count = extract_video(short_clip, tmp_path / "clip", max_frames=7)
+    assert count == 7
+    written = np.stack([read_image(p) for p in list_images(tmp_path / "clip")])
+    # The training reader's frames, decoded independently: the same pixels, losslessly.
+    np.testing.assert_array_equal(written, VideoClip(short_clip).read(list(range(7))))
+
+
+def test_downscale_is_an_area_average_to_the_short_side(short_clip: Path, tmp_path: Path) -> None:
+    extract_video(short_clip, tmp_path / "clip", max_frames=3, max_short_side=120)
+    frames = [read_image(p) for p in list_images(tmp_path / "clip")]
+    assert [f.shape for f in frames] == [(120, 160, 3)] * 3
+    decoded = VideoClip(short_clip).read([0, 1, 2])
+    # A 2x area downscale is the mean of each 2x2 block (OpenCV rounds half up).
+    blocks = decoded.reshape(3, 120, 2, 160, 2, 3).astype(np.float64).mean(axis=(2, 4))
+    assert np.abs(np.stack(frames) - blocks).max() <= 0.5 + 1e-9
+    # Frames already small enough are kept as they are.
+    small = np.zeros((100, 300, 3), np.uint8)
+    assert downscale_to(small, 120) is small and downscale_to(small, None) is small
+    assert downscale_to(np.zeros((720, 1280, 3), np.uint8), 360).shape == (360, 640, 3)
+
+
+def test_a_rerun_with_fewer_frames_leaves_no_stale_ones(short_clip: Path, tmp_path: Path) -> None:
+    extract_video(short_clip, tmp_path / "clip", max_frames=6)
+    extract_video(short_clip, tmp_path / "clip", max_frames=4)
+    assert [p.name for p in list_images(tmp_path / "clip")] == [f"{i:05d}.png" for i in range(4)]
+
+
+def test_command_extracts_folders_skips_and_trains_from_the_result(
+    short_clip: Path, tmp_path: Path, capsys
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4", "held.mp4"):
+        (videos / name).symlink_to(short_clip.resolve())
+    out = tmp_path / "frames"
+    assert main([str(videos), str(out), "--max-frames", "5", "--max-short-side", "60",
+                 "--skip", "held.mp4"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
+    assert "a.mp4: 5 frames" in capsys.readouterr().out
+    clips = FrameFolderSource(out, split="all").clips()
+    assert [(c.name, c.num_frames) for c in clips] == [("a", 5), ("b", 5)]
+    assert clips[0].read([0])[0].shape == (60, 80, 3)
+
+
+def test_command_errors_are_one_line_and_write_nothing(short_clip: Path, tmp_path: Path,
+                                                        capsys) -> None:
+    out = tmp_path / "frames"
+    assert main([str(tmp_path / "missing.mp4"), str(out)]) == 1
+    assert "missing.mp4 is neither a video file nor a folder" in capsys.readouterr().err
+    twin = tmp_path / "other"
+    twin.mkdir()
+    (twin / short_clip.name).symlink_to(short_clip.resolve())
+    assert main([str(short_clip), str(twin / short_clip.name), str(out)]) == 1
+    assert "several videos are named imageio_realshort" in capsys.readouterr().err
+    assert main([str(short_clip), str(out), "--max-frames", "0"]) == 1
+    assert not out.exists()
+
