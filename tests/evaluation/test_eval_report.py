@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -47,3 +48,21 @@ def test_lpips_unavailable_is_null_never_zero(tmp_path: Path) -> None:
     text = console.export_text()
     assert "n/a" in text and "31.00" in text and "0.8000" in text
     assert "NaN" not in text and "nan" not in text
+
+
+def test_protocol_fixes_the_strength_it_is_given(folder_tree, tmp_path: Path) -> None:
+    from vsr.data.degradations import degrade
+    from vsr.evaluation.datasets import find_clips
+    from vsr.evaluation.runner import Protocol, load_pair
+
+    (clip, _) = find_clips(tmp_path / "gt", "folders")
+    drawn = Protocol(2, "compression", y_channel=True, crop_border=0, seed=0)
+    fixed = Protocol(2, "compression", y_channel=True, crop_border=0, seed=0,
+                     degrade_options=(("crf", 23),))
+    _, lr_fixed = load_pair(clip, fixed)
+    # The fixed CRF is what degrade makes at that CRF, whatever the seed draws otherwise.
+    expected, info = degrade(folder_tree["a"], 2, "compression", seed=0, crf=23)
+    np.testing.assert_array_equal(lr_fixed, expected)
+    assert info["raw_strength"] == 23
+    assert degrade(folder_tree["a"], 2, "compression", seed=0)[1]["raw_strength"] != 23
+    assert not np.array_equal(load_pair(clip, drawn)[1], lr_fixed)

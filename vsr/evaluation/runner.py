@@ -34,6 +34,9 @@ class Protocol:
         y_channel: PSNR/SSIM on BT.601 Y instead of RGB (LPIPS always sees RGB).
         crop_border: pixels removed from each side before every metric.
         seed: seed of random degradations (noise, compression strength).
+        degrade_options: keyword arguments of :func:`vsr.data.degradations.degrade` that
+            replace its defaults, e.g. ``(("crf", 28),)`` for a fixed x264 CRF instead of one
+            drawn from ``seed``.
     """
 
     scale: int
@@ -41,6 +44,7 @@ class Protocol:
     y_channel: bool
     crop_border: int
     seed: int = 0
+    degrade_options: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass
@@ -90,7 +94,8 @@ def load_pair(clip: EvalClip, protocol: Protocol) -> tuple[np.ndarray, np.ndarra
     gt = clip.gt.read_all()
     s = protocol.scale
     if clip.lr is None:
-        lr, _ = degrade(gt, s, protocol.degradation, seed=protocol.seed)
+        lr, _ = degrade(gt, s, protocol.degradation, seed=protocol.seed,
+                        **dict(protocol.degrade_options))
         return modcrop(gt, s), lr
     lr = clip.lr.read_all()
     h, w = lr.shape[1] * s, lr.shape[2] * s
