@@ -30,6 +30,7 @@ EXPERIMENTS = (
     "tiny_multi",
     "release_tiny",
     "release_tiny_finetune",
+    "release_tiny_v2",
 )
 
 #: Overrides that make any experiment a seconds-long CPU run on the tiny fixture trees.

@@ -23,6 +23,7 @@ CASES = {
     "tiny_multi": ("frames_root", {"num_feat": 32, "scales": [2, 3, 4]}),
     "release_tiny": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
     "release_tiny_finetune": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
+    "release_tiny_v2": ("frames_root", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
 }
 
 
@@ -48,6 +49,8 @@ def test_experiment_fast_dev_run(name: str, request: pytest.FixtureRequest, tmp_
     overrides = [f"experiment={name}", f"data.root={root}", *SHRINK, "trainer.fast_dev_run=1"]
     if name == "tiny_multi":
         overrides.append("data=frames")  # its default is REDS; frame folders are quicker here
+    if name == "release_tiny_v2":
+        overrides.append(f"val_root={root}")  # the held-out frame folders it monitors
     full = compose_train(overrides, tmp_path)
     assert full.task_name == name
     # The architecture the experiment trains, as built; then a shallower copy (same widths,
