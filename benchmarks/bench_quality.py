@@ -120,7 +120,7 @@ def vimeo_set(root: Path, work_dir: Path) -> list:
 
 def evaluate(
     clips: list, checkpoint: Path | None, scales: list[int], kinds: list[str],
-    device: str, crfs: list[int] = (), seed: int = 0,
+    device: str, crfs: list[int] = (), seed: int = 0, precision: str = "fp32",
 ) -> list[dict]:
     """Bicubic and model scores of ``clips`` for every scale and condition
     (:func:`conditions`); a dict per row."""
@@ -135,7 +135,8 @@ def evaluate(
             started = time.perf_counter()
             protocol = Protocol(scale, kind, y_channel=True, crop_border=0, seed=seed,
                                 degrade_options=tuple(options.items()))
-            model = model_upscaler(checkpoint or DEFAULT_CHECKPOINT, scale, kind, device)
+            model = model_upscaler(checkpoint or DEFAULT_CHECKPOINT, scale, kind, device,
+                                   precision=precision)
             base = [evaluate_clip(c, matlab_bicubic_upscaler(scale), protocol) for c in clips]
             ours = [evaluate_clip(c, model, protocol) for c in clips]
             b, m = average_over_clips(base), average_over_clips(ours)
@@ -206,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=REPO / "outputs" / "bench_quality",
                    help="where the extracted frames go (default outputs/bench_quality)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                   help="the model's precision (default fp32, reproducible)")
     p.add_argument("--output-json", type=Path, default=None)
     p.add_argument("--output-md", type=Path, default=None)
     args = p.parse_args(argv)
@@ -249,12 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     results, tables = {}, []
     for name, clips in benchmarks.items():
         print(f"== {name}: {len(clips)} clips", flush=True)
-        rows = evaluate(clips, args.checkpoint, scales, kinds, args.device, crfs)
+        rows = evaluate(clips, args.checkpoint, scales, kinds, args.device, crfs,
+                        precision=args.precision)
         results[name] = {"clips": [c.name for c in clips], "rows": rows}
         tables.append(f"### {name} ({len(clips)} clips)\n\n{markdown_table(rows)}\n")
     text = "\n".join(tables)
     print(text)
-    settings = {"frames": args.frames, "crop": list(args.crop),
+    settings = {"frames": args.frames, "crop": list(args.crop), "precision": args.precision,
                 "checkpoint": str(args.checkpoint or "checkpoints/vsr_tiny.pt"),
                 "metric": "PSNR/SSIM on BT.601 Y, no border crop, mean over frames then clips; "
                           "Vimeo: centre frame only"}
