@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import shared_path
 from vsr.data.extract import downscale_to, extract_video, main
 from vsr.data.frames import FrameFolderSource
+from vsr.errors import UserError
 from vsr.video.clips import VideoClip
 from vsr.video.files import list_images, read_image
 
@@ -46,6 +47,12 @@ def test_a_rerun_with_fewer_frames_leaves_no_stale_ones(short_clip: Path, tmp_pa
     extract_video(short_clip, tmp_path / "clip", max_frames=6)
     extract_video(short_clip, tmp_path / "clip", max_frames=4)
     assert [p.name for p in list_images(tmp_path / "clip")] == [f"{i:05d}.png" for i in range(4)]
+    # A file that cannot be decoded keeps the frames already there.
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    with pytest.raises(UserError):
+        extract_video(broken, tmp_path / "clip")
+    assert len(list_images(tmp_path / "clip")) == 4
 
 
 def test_command_extracts_folders_skips_and_trains_from_the_result(
@@ -77,4 +84,3 @@ def test_command_errors_are_one_line_and_write_nothing(short_clip: Path, tmp_pat
     assert "several videos are named imageio_realshort" in capsys.readouterr().err
     assert main([str(short_clip), str(out), "--max-frames", "0"]) == 1
     assert not out.exists()
-

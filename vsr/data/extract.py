@@ -56,11 +56,11 @@ def extract_video(
     Earlier PNG frames in ``folder`` are removed first, so a re-run with fewer frames leaves
     no stale ones behind. Returns the number of frames written.
     """
+    source = VideoFile(video)  # first: a file that does not open costs no earlier frames
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
-    source = VideoFile(video)
     try:
         written = 0
         for i, frame in source.frames(0, max_frames):
