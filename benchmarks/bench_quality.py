@@ -44,7 +44,6 @@ HELD_OUT = ("imageio_realshort.mp4", "psd_issue-195-aspect-ratio.mp4")
 import numpy as np  # noqa: E402
 
 from vsr.conditions import DEGRADATIONS, SCALES  # noqa: E402
-from vsr.video.png import save_png  # noqa: E402
 
 
 def extract_frames(video: Path, folder: Path, frames: int, crop: tuple[int, int]) -> int:
@@ -53,21 +52,15 @@ def extract_frames(video: Path, folder: Path, frames: int, crop: tuple[int, int]
     Frames larger than ``crop`` = (width, height) are centre-cropped to it. Returns the number
     of frames written (fewer when the video is shorter).
     """
-    from vsr.video.clips import VideoClip
+    from vsr.data.extract import extract_video
 
-    clip = VideoClip(video)
-    count = min(frames, clip.num_frames)
-    images = clip.read(list(range(count)))
-    h, w = images.shape[1:3]
-    cw, ch = min(crop[0], w), min(crop[1], h)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
-    for i, image in enumerate(images):
-        save_png(folder / f"{i:05d}.png", image[top : top + ch, left : left + cw])
-    clip.close()
-    return count
+    def centre_crop(image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        cw, ch = min(crop[0], w), min(crop[1], h)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        return image[top : top + ch, left : left + cw]
+
+    return extract_video(video, folder, frames, centre_crop)
 
 
 def strength_of(frame: np.ndarray, scale: int, kind: str, seed: int, options: dict) -> str:

@@ -30,7 +30,8 @@ def test_frames_are_the_decoded_frames(short_clip: Path, tmp_path: Path) -> None
 
 
 def test_downscale_is_an_area_average_to_the_short_side(short_clip: Path, tmp_path: Path) -> None:
-    extract_video(short_clip, tmp_path / "clip", max_frames=3, max_short_side=120)
+    extract_video(short_clip, tmp_path / "clip", max_frames=3,
+                  transform=lambda rgb: downscale_to(rgb, 120))
     frames = [read_image(p) for p in list_images(tmp_path / "clip")]
     assert [f.shape for f in frames] == [(120, 160, 3)] * 3
     decoded = VideoClip(short_clip).read([0, 1, 2])

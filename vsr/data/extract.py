@@ -20,7 +20,8 @@ file's own colour matrix).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -49,10 +50,11 @@ def downscale_to(rgb: np.ndarray, max_short_side: int | None) -> np.ndarray:
 
 def extract_video(
     video: str | Path, folder: str | Path, max_frames: int | None = None,
-    max_short_side: int | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> int:
     """Write the first ``max_frames`` frames of ``video`` to ``folder/00000.png ...``.
 
+    ``transform`` maps each decoded RGB frame to what is written (a downscale, a crop).
     Earlier PNG frames in ``folder`` are removed first, so a re-run with fewer frames leaves
     no stale ones behind. Returns the number of frames written.
     """
@@ -64,8 +66,8 @@ def extract_video(
     try:
         written = 0
         for i, frame in source.frames(0, max_frames):
-            rgb = downscale_to(frame_to_rgb(frame, source.colour), max_short_side)
-            save_png(folder / f"{i:05d}.png", rgb)
+            rgb = frame_to_rgb(frame, source.colour)
+            save_png(folder / f"{i:05d}.png", transform(rgb) if transform else rgb)
             written += 1
     finally:
         source.close()
@@ -118,9 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         videos = [v for v in _videos_of(args.sources) if v.name not in skip]
         if not videos:
             raise UserError("no videos left to extract (check the sources and --skip)")
+        downscale = functools.partial(downscale_to, max_short_side=args.max_short_side)
         for video in videos:
-            count = extract_video(video, args.output / video.stem, args.max_frames,
-                                  args.max_short_side)
+            count = extract_video(video, args.output / video.stem, args.max_frames, downscale)
             print(f"{video.name}: {count} frames -> {args.output / video.stem}", flush=True)
         return 0
 
