@@ -249,6 +249,43 @@ def test_config_rebuilds_the_same_architecture() -> None:
     assert clone.config == model.config and clone.scales == (3,) and clone.num_frames == 3
 
 
+@pytest.mark.parametrize("trunk_conv", ["static", "cond_dynamic"])
+def test_deepened_trunk_computes_what_the_shallow_model_did_and_then_learns(
+    trunk_conv: str,
+) -> None:
+    shallow = _tiny(trunk_conv=trunk_conv).eval()
+    _perturb_offsets(shallow)
+    torch.manual_seed(5)
+    deep = build_edvr("tiny", num_frame=3, trunk_conv=trunk_conv, num_reconstruct_block=7)
+    assert deep.load_shallower_trunk(shallow.state_dict()) == 3
+    deep.eval()
+    frames = _frames(h=16, w=20)
+    with torch.no_grad():
+        for scale, degradation in [(4, "bicubic"), (2, "compression"), (3, "noise")]:
+            torch.testing.assert_close(
+                deep(frames, scale, degradation), shallow(frames, scale, degradation),
+                rtol=0, atol=0,
+            )
+    # The file's blocks are kept; the new ones are not frozen: one step changes them.
+    for k, v in shallow.state_dict().items():
+        assert torch.equal(deep.state_dict()[k], v), k
+    deep.train()
+    deep(frames, 4).abs().mean().backward()
+    new_block = deep.reconstruction[6]
+    assert new_block.conv2.weight.grad.abs().sum() > 0
+
+
+def test_deepening_refuses_a_trunk_that_is_not_shorter_or_other_weights() -> None:
+    model = _tiny()
+    with pytest.raises(ValueError, match="only a shorter trunk can be deepened"):
+        model.load_shallower_trunk(_tiny().state_dict())
+    narrower = build_edvr("tiny", num_frame=3, num_feat=16, num_reconstruct_block=2)
+    deeper = build_edvr("tiny", num_frame=3, num_feat=16, num_reconstruct_block=3)
+    bad = {k: v for k, v in narrower.state_dict().items() if not k.startswith("conv_first")}
+    with pytest.raises(ValueError, match="missing.*conv_first"):
+        deeper.load_shallower_trunk(bad)
+
+
 def test_offset_recorder_sees_the_offsets_every_dcn_uses() -> None:
     model = _tiny(trunk_conv="static", max_offset=4.0)
     _perturb_offsets(model, std=0.1)

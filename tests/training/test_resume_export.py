@@ -133,6 +133,28 @@ def test_init_weights_starts_a_new_run_from_exported_weights(
         build(wider)
 
 
+def test_init_weights_deepens_the_trunk_with_identity_blocks(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    exported = tmp_path / "start.pt"
+    assert main([str(runs["full"]), str(exported)]) == 0
+    base = ["experiment=tiny_multi", "data=frames", f"data.root={tmp_path}", *SHRINK]
+    shallow = load_model(exported)
+    depth = len(shallow.reconstruction)
+    deeper = [*base, f"+model.num_reconstruct_block={depth + 2}", f"init_weights={exported}"]
+    module, _, _ = build(compose_train(deeper, tmp_path / "d"))
+    model = module.model.eval()
+    assert len(model.reconstruction) == depth + 2
+    frames = torch.rand(1, model.num_frames, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model(frames, 4, "noise"), shallow(frames, 4, "noise"))
+
+    # A shorter trunk than the file's is not a growth: refused, naming the setting.
+    shorter = [*base, f"+model.num_reconstruct_block={depth - 1}", f"init_weights={exported}"]
+    with pytest.raises(CheckpointError, match=rf"num_reconstruct_block: run {depth - 1} vs file"):
+        build(compose_train(shorter, tmp_path / "s"))
+
+
 def test_last_checkpoint_holds_the_final_step(tmp_path: Path) -> None:
     # Saving every 2 steps, a 3-step run would otherwise leave step 2 in last.ckpt.
     root = make_frames_tree(tmp_path / "frames", ("a", "b", "c"))

@@ -365,6 +365,49 @@ class EDVR(nn.Module):
         base = F.interpolate(centre, scale_factor=s, mode=self.base_upsample, align_corners=False)
         return out + base
 
+    # ------------------------------------------------------------------------ growing
+    def load_shallower_trunk(self, state_dict: dict[str, torch.Tensor]) -> int:
+        """Load the weights of this EDVR with a shorter reconstruction trunk, and deepen it.
+
+        The file's blocks fill the start of the trunk; the blocks it lacks, at the end, start
+        as the identity (their second convolution, weights and biases, is zero), so the
+        deeper model computes exactly what the file's did and training only adds to it.
+        That is how a trained model grows capacity where it is cheap (the trunk runs at
+        input resolution) without starting over.
+
+        Returns:
+            The number of blocks added.
+
+        Raises:
+            ValueError: when the file's trunk is not shorter, or any other weight does not fit.
+        """
+        prefix = "reconstruction."
+        theirs = {int(k[len(prefix) :].split(".")[0]) for k in state_dict if k.startswith(prefix)}
+        depth = max(theirs, default=-1) + 1
+        if depth >= len(self.reconstruction):
+            raise ValueError(
+                f"the file's trunk has {depth} blocks, this model's {len(self.reconstruction)}: "
+                "only a shorter trunk can be deepened"
+            )
+        ours = self.state_dict()
+        missing = sorted(
+            k for k in ours
+            if k not in state_dict
+            and not (k.startswith(prefix) and int(k[len(prefix) :].split(".")[0]) >= depth)
+        )
+        unexpected = sorted(set(state_dict) - set(ours))
+        if missing or unexpected:
+            raise ValueError(
+                f"weights do not fit beyond the trunk: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}"
+            )
+        self.load_state_dict(state_dict, strict=False)
+        for block in list(self.reconstruction)[depth:]:
+            nn.init.zeros_(block.conv2.weight)
+            if block.conv2.bias is not None:
+                nn.init.zeros_(block.conv2.bias)
+        return len(self.reconstruction) - depth
+
     # -------------------------------------------------------------------- introspection
     def set_temperature(self, t: float) -> None:
         """Set the routing softmax temperature of every kernel-bank layer of the trunk."""

@@ -64,12 +64,27 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
+def _only_deeper_trunk(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether the run's model differs from the file's only by a longer trunk."""
+    key = "num_reconstruct_block"
+    rest = (ours.keys() | theirs.keys()) - {key}
+    return (
+        isinstance(ours.get(key), int)
+        and isinstance(theirs.get(key), int)
+        and ours[key] > theirs[key]
+        and all(_plain(ours.get(k)) == _plain(theirs.get(k)) for k in rest)
+    )
+
+
 def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Start ``model`` from the weights of an exported ``.pt`` (fine-tuning).
 
     Unlike ``ckpt_path`` (resume: step, optimiser and schedule too), only the weights are
     taken; the run's own config decides everything else. The weights must fit the run's
-    architecture exactly; when they do not, the error names the model settings that differ.
+    architecture exactly, with one exception: a run whose reconstruction trunk is longer
+    (``+model.num_reconstruct_block=``) starts with the file's blocks followed by identity
+    blocks (:meth:`vsr.models.EDVR.load_shallower_trunk`). Otherwise the error names the
+    model settings that differ.
     """
     from vsr.errors import CheckpointError
     from vsr.inference import read_checkpoint
@@ -81,6 +96,13 @@ def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
         for k in sorted(ours.keys() | theirs.keys())
         if _plain(ours.get(k)) != _plain(theirs.get(k))
     )
+    if _only_deeper_trunk(ours, theirs):
+        added = model.load_shallower_trunk(payload["state_dict"])
+        log.info(
+            "weights initialised from %s, the trunk deepened by %d identity blocks to %d",
+            path, added, ours["num_reconstruct_block"],
+        )
+        return
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
