@@ -111,12 +111,17 @@ def test_export_errors_name_the_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert not (tmp_path / "out.pt").exists()
 
 
+def _exported_run(runs: dict[str, Path], tmp_path: Path) -> tuple[Path, list[str]]:
+    """The full run's weights exported to a .pt, and the overrides of a run like it."""
+    exported = tmp_path / "start.pt"
+    assert main([str(runs["full"]), str(exported)]) == 0
+    return exported, ["experiment=tiny_multi", "data=frames", f"data.root={tmp_path}", *SHRINK]
+
+
 def test_init_weights_starts_a_new_run_from_exported_weights(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    exported = tmp_path / "start.pt"
-    assert main([str(runs["full"]), str(exported)]) == 0
-    base = ["experiment=tiny_multi", "data=frames", f"data.root={tmp_path}", *SHRINK]
+    exported, base = _exported_run(runs, tmp_path)
     module, _, trainer = build(compose_train([*base, f"init_weights={exported}"], tmp_path / "r"))
     wanted = read_checkpoint(exported)["state_dict"]
     got = module.model.state_dict()
@@ -136,9 +141,7 @@ def test_init_weights_starts_a_new_run_from_exported_weights(
 def test_init_weights_deepens_the_trunk_with_identity_blocks(
     runs: dict[str, Path], tmp_path: Path
 ) -> None:
-    exported = tmp_path / "start.pt"
-    assert main([str(runs["full"]), str(exported)]) == 0
-    base = ["experiment=tiny_multi", "data=frames", f"data.root={tmp_path}", *SHRINK]
+    exported, base = _exported_run(runs, tmp_path)
     shallow = load_model(exported)
     depth = len(shallow.reconstruction)
     deeper = [*base, f"+model.num_reconstruct_block={depth + 2}", f"init_weights={exported}"]
