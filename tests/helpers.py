@@ -31,6 +31,7 @@ EXPERIMENTS = (
     "release_tiny",
     "release_tiny_finetune",
     "release_tiny_v2",
+    "gpu_m",
 )
 
 #: Overrides that make any experiment a seconds-long CPU run on the tiny fixture trees.

@@ -24,6 +24,8 @@ CASES = {
     "release_tiny": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
     "release_tiny_finetune": ("shared_videos", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
     "release_tiny_v2": ("frames_root", {"num_feat": 32, "trunk_conv": "cond_dynamic"}),
+    "gpu_m": ("frames_root", {"num_feat": 64, "num_frame": 5, "trunk_conv": "cond_dynamic",
+                              "scales": [2, 3, 4]}),
 }
 
 
@@ -49,8 +51,10 @@ def test_experiment_fast_dev_run(name: str, request: pytest.FixtureRequest, tmp_
     overrides = [f"experiment={name}", f"data.root={root}", *SHRINK, "trainer.fast_dev_run=1"]
     if name == "tiny_multi":
         overrides.append("data=frames")  # its default is REDS; frame folders are quicker here
-    if name == "release_tiny_v2":
+    if name in ("release_tiny_v2", "gpu_m"):
         overrides.append(f"val_root={root}")  # the held-out frame folders it monitors
+    if name == "gpu_m":
+        overrides += ["trainer=cpu", "trainer.precision=32-true"]  # its default is one GPU
     full = compose_train(overrides, tmp_path)
     assert full.task_name == name
     # The architecture the experiment trains, as built; then a shallower copy (same widths,

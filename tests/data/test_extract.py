@@ -56,6 +56,24 @@ def test_a_rerun_with_fewer_frames_leaves_no_stale_ones(short_clip: Path, tmp_pa
     assert len(list_images(tmp_path / "clip")) == 4
 
 
+def test_jpeg_frames_are_close_to_the_decoded_frames_and_smaller(short_clip: Path,
+                                                                 tmp_path: Path) -> None:
+    extract_video(short_clip, tmp_path / "png", max_frames=3)
+    count = extract_video(short_clip, tmp_path / "clip", max_frames=3, jpeg_quality=95)
+    assert count == 3
+    jpegs = list_images(tmp_path / "clip")
+    assert [p.name for p in jpegs] == ["00000.jpg", "00001.jpg", "00002.jpg"]
+    decoded = VideoClip(short_clip).read([0, 1, 2]).astype(np.float64)
+    written = np.stack([read_image(p) for p in jpegs]).astype(np.float64)
+    psnr = 10 * np.log10(255**2 / np.mean((written - decoded) ** 2))
+    assert 38 < psnr < 60  # lossy, but far below what the degradations take away
+    png_bytes = sum(p.stat().st_size for p in list_images(tmp_path / "png"))
+    assert sum(p.stat().st_size for p in jpegs) < png_bytes / 2
+    # A PNG re-run replaces the JPEG frames rather than mixing the two.
+    extract_video(short_clip, tmp_path / "clip", max_frames=2)
+    assert [p.name for p in list_images(tmp_path / "clip")] == ["00000.png", "00001.png"]
+
+
 def test_command_extracts_folders_skips_and_trains_from_the_result(
     short_clip: Path, tmp_path: Path, capsys
 ) -> None:
@@ -84,4 +102,6 @@ def test_command_errors_are_one_line_and_write_nothing(short_clip: Path, tmp_pat
     assert main([str(short_clip), str(twin / short_clip.name), str(out)]) == 1
     assert "several videos are named imageio_realshort" in capsys.readouterr().err
     assert main([str(short_clip), str(out), "--max-frames", "0"]) == 1
+    assert main([str(short_clip), str(out), "--jpeg-quality", "101"]) == 1
+    assert "--jpeg-quality must be between 1 and 100, got 101" in capsys.readouterr().err
     assert not out.exists()

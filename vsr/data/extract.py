@@ -32,7 +32,7 @@ from vsr.errors import UserError
 from vsr.video.access import VideoFile
 from vsr.video.colour import frame_to_rgb
 from vsr.video.files import list_videos
-from vsr.video.png import save_png
+from vsr.video.png import save_jpeg, save_png
 
 
 def downscale_to(rgb: np.ndarray, max_short_side: int | None) -> np.ndarray:
@@ -51,23 +51,31 @@ def downscale_to(rgb: np.ndarray, max_short_side: int | None) -> np.ndarray:
 def extract_video(
     video: str | Path, folder: str | Path, max_frames: int | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    jpeg_quality: int | None = None,
 ) -> int:
     """Write the first ``max_frames`` frames of ``video`` to ``folder/00000.png ...``.
 
     ``transform`` maps each decoded RGB frame to what is written (a downscale, a crop).
-    Earlier PNG frames in ``folder`` are removed first, so a re-run with fewer frames leaves
-    no stale ones behind. Returns the number of frames written.
+    ``jpeg_quality`` writes ``00000.jpg ...`` at that quality instead: a compact training set
+    to carry to another machine. Earlier frames in ``folder`` (either format) are removed
+    first, so a re-run with fewer frames leaves no stale ones behind. Returns the number of
+    frames written.
     """
     source = VideoFile(video)  # first: a file that does not open costs no earlier frames
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
+    for suffix in ("png", "jpg"):
+        for old in folder.glob(f"*.{suffix}"):
+            old.unlink()
     try:
         written = 0
         for i, frame in source.frames(0, max_frames):
             rgb = frame_to_rgb(frame, source.colour)
-            save_png(folder / f"{i:05d}.png", transform(rgb) if transform else rgb)
+            rgb = transform(rgb) if transform else rgb
+            if jpeg_quality is None:
+                save_png(folder / f"{i:05d}.png", rgb)
+            else:
+                save_jpeg(folder / f"{i:05d}.jpg", rgb, jpeg_quality)
             written += 1
     finally:
         source.close()
@@ -107,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="area-downscale frames whose shorter side is larger than this (e.g. 540); "
              "default: keep the size",
     )
+    parser.add_argument(
+        "--jpeg-quality", type=int, default=None,
+        help="write JPEG frames at this quality (1-100, e.g. 95) instead of PNG: about a quarter "
+             "of the bytes, for a training set carried to another machine; default: PNG",
+    )
     parser.add_argument("--skip", nargs="*", default=[],
                         help="file names to leave out (held-out clips, for example)")
     args = parser.parse_args(argv)
@@ -116,13 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"--max-frames must be at least 1, got {args.max_frames}")
         if args.max_short_side is not None and args.max_short_side < 16:
             raise UserError(f"--max-short-side must be at least 16, got {args.max_short_side}")
+        if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
+            raise UserError(f"--jpeg-quality must be between 1 and 100, got {args.jpeg_quality}")
         skip = set(args.skip)
         videos = [v for v in _videos_of(args.sources) if v.name not in skip]
         if not videos:
             raise UserError("no videos left to extract (check the sources and --skip)")
         downscale = functools.partial(downscale_to, max_short_side=args.max_short_side)
         for video in videos:
-            count = extract_video(video, args.output / video.stem, args.max_frames, downscale)
+            count = extract_video(video, args.output / video.stem, args.max_frames, downscale,
+                                  args.jpeg_quality)
             print(f"{video.name}: {count} frames -> {args.output / video.stem}", flush=True)
         return 0
 
