@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vsr.data.datamodule import VSRDataModule
 from vsr.training.errors import TrainingError
+from vsr.training.precision import training_precision
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,10 @@ def build(cfg: DictConfig) -> tuple[Any, VSRDataModule, Trainer]:
     if not loggers:
         # Lightning refuses a learning-rate monitor without a logger (e.g. `logger=null`).
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    precision = training_precision(cfg.trainer.precision, cfg.trainer.get("accelerator", "auto"))
+    trainer: Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, precision=precision
+    )
     return module, datamodule, trainer
 
 
