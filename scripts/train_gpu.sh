@@ -6,20 +6,23 @@
 #   2. the extension with the CUDA kernels for the visible GPU (skipped on a machine without
 #      one, where the extension must already be built: make install);
 #   3. training from scratch (bf16, batch 16), stopped at max_steps or trainer.max_time;
-#   4. the last (EMA) weights exported to $OUT/vsr_m.pt (or outputs/gpu_m/vsr_m.pt).
-# Hydra overrides after the options go to the training run. A smoke test of the whole script
+#   4. the last (EMA) weights exported to $OUT/vsr_m.pt (or outputs/gpu_m/vsr_m.pt), with the
+#      training log and metrics.csv; the run folder (checkpoints) stays in RUN_DIR.
+# Hydra overrides given to the script go to the training run. A smoke test of the whole script
 # on the CPU (about a minute):
 #   bash scripts/train_gpu.sh trainer=cpu model.preset=tiny trainer.max_steps=2 \
 #     data.train.batch_size=2 data.train.num_workers=0 data.val.num_workers=0
 # Environment: PACK (default gpu_pack/ of the checkout), OUT (where results go; default
-# outputs/gpu_m/), PYTHON (default python3).
+# outputs/gpu_m/), RUN_DIR (the Hydra run; default outputs/gpu_m_run/), PYTHON (default
+# python3), SPLIT_MB (where a machine returns files of limited size: vsr_m.pt in parts of
+# that many MiB, joined with `cat vsr_m.pt.part* > vsr_m.pt`; the model is about 24 MB).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # Paths as given from the caller's directory; the defaults are in the checkout.
 PACK=$(realpath -m "${PACK:-$REPO/gpu_pack}")
 OUT_DIR=$(realpath -m "${OUT:-$REPO/outputs/gpu_m}")
 PYTHON=${PYTHON:-python3}
-RUN_DIR=$OUT_DIR/run
+RUN_DIR=$(realpath -m "${RUN_DIR:-$REPO/outputs/gpu_m_run}")
 cd "$REPO"
 export PYTHONUNBUFFERED=1
 [ -d "$PACK/frames" ] && [ -d "$PACK/val" ] \
@@ -57,4 +60,9 @@ echo "== export $(elapsed)"
 $PYTHON -m vsr.training.export "$RUN_DIR/checkpoints/last.ckpt" "$OUT_DIR/vsr_m.pt"
 metrics=$(find "$RUN_DIR" -name metrics.csv | head -1)
 [ -n "$metrics" ] && cp "$metrics" "$OUT_DIR/metrics.csv"
+if [ -n "${SPLIT_MB:-}" ]; then
+  split -d -b "${SPLIT_MB}M" "$OUT_DIR/vsr_m.pt" "$OUT_DIR/vsr_m.pt.part"
+  rm "$OUT_DIR/vsr_m.pt"
+  ls "$OUT_DIR"/vsr_m.pt.part*
+fi
 echo "done $(elapsed): $OUT_DIR/vsr_m.pt"

@@ -23,8 +23,10 @@ TINY = ["trainer=cpu", "trainer.precision=32-true", "model.preset=tiny", "traine
         "data.val.num_workers=0", "data.val.crop_size=null", "data.pin_memory=false"]
 
 
-def run_script(pack: Path, out: Path, overrides: list[str]) -> subprocess.CompletedProcess:
-    env = python_env() | {"PACK": str(pack), "OUT": str(out), "PYTHON": PYTHON}
+def run_script(pack: Path, out: Path, overrides: list[str],
+               **env_extra: str) -> subprocess.CompletedProcess:
+    env = python_env() | {"PACK": str(pack), "OUT": str(out), "PYTHON": PYTHON,
+                          "RUN_DIR": str(out.parent / "run"), **env_extra}
     return subprocess.run(["bash", SCRIPT, *overrides], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
@@ -34,14 +36,18 @@ def test_trains_the_experiment_from_a_pack_and_exports_it(tmp_path: Path) -> Non
     make_frames_tree(pack / "frames", ("a", "b"))
     make_frames_tree(pack / "val", ("held_out",))
     out = tmp_path / "out"
-    proc = run_script(pack, out, TINY)
+    # In parts of 1 MiB, as for a machine that returns files of limited size.
+    proc = run_script(pack, out, TINY, SPLIT_MB="1")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "`Trainer.fit` stopped: `max_steps=2` reached" in (out / "train.log").read_text()
-    model = load_model(out / "vsr_m.pt")
+    parts = sorted(out.glob("vsr_m.pt.part*"))
+    assert len(parts) == 4 and not (out / "vsr_m.pt").exists()  # the tiny model: 3.96 MiB
+    (tmp_path / "vsr_m.pt").write_bytes(b"".join(p.read_bytes() for p in parts))
+    model = load_model(tmp_path / "vsr_m.pt")
     # gpu_m's model (every scale, the conditional trunk), at the smoke test's width.
     assert model.scales == (2, 3, 4) and model.config["trunk_conv"] == "cond_dynamic"
     # The exported weights are the trained run's: its last checkpoint's EMA weights.
-    ckpt = torch.load(out / "run" / "checkpoints" / "last.ckpt", map_location="cpu",
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", map_location="cpu",
                       weights_only=False)
     ema = ckpt["callbacks"][EMA_KEY]
     name, value = next(iter(model.state_dict().items()))
