@@ -16,22 +16,14 @@ from vsr.training.precision import training_precision
 
 @pytest.fixture(params=[True, False], ids=["native_bf16", "emulated_bf16"])
 def native_bf16(request, monkeypatch) -> bool:
-    """A CPU with bf16 matrix units (AMX), or one with no bf16 instructions at all."""
+    """A CPU with bf16 in hardware, or one with no bf16 instructions at all."""
     monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: request.param)
-    monkeypatch.setattr(precision_module, "cpu_prefers_bf16", lambda: request.param)
     return request.param
 
 
 def test_auto_on_the_cpu_follows_the_hardware(native_bf16: bool) -> None:
     expected = "bf16-mixed" if native_bf16 else "32-true"
     assert training_precision("auto", "cpu") == expected
-
-
-def test_auto_keeps_fp32_where_bf16_is_native_but_slower(monkeypatch) -> None:
-    # AVX-512 BF16 without AMX: bf16 is computed in hardware but convolves slower than fp32.
-    monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: True)
-    monkeypatch.setattr(precision_module, "cpu_prefers_bf16", lambda: False)
-    assert training_precision("auto", "cpu") == "32-true"
 
 
 def test_auto_on_a_gpu_is_bf16_where_the_gpu_has_it(monkeypatch) -> None:
