@@ -1,8 +1,9 @@
 """``trainer.precision=auto``: bf16 mixed precision where the hardware computes bf16, else fp32.
 
 On a CPU without bf16 in hardware (AVX2-only x86, for example), oneDNN emulates bf16 and a
-``bf16-mixed`` run trains about 20 times fewer steps per hour than ``32-true`` (measured on an
-AVX2-only AMD EPYC: about 1 against 23 steps a minute for the tiny model's v2 recipe), while
+``bf16-mixed`` run trains 10-20 times fewer steps per hour than ``32-true`` (measured on an
+AVX2-only AMD EPYC with the tiny model's v2 recipe: about 1 step a minute, the cores partly
+shared, against 20-23 in fp32), while
 with bf16 in hardware it trains more: 1.23x on an AMD EPYC Zen 5 (AVX-512 BF16) and 1.30x on
 a Xeon with AMX (``benchmarks/bench_train.py --bf16``; see checkpoints/README.md). A recipe
 meant for every machine therefore asks for ``auto`` and lets the machine decide.
@@ -43,7 +44,7 @@ def training_precision(precision: str | int, accelerator: str) -> str | int:
     if not on_gpu and precision in BF16 and not cpu_has_native_bf16():
         log.warning(
             "trainer.precision=%s on a CPU without bf16 in hardware (no AVX-512 BF16 or AMX): "
-            "it is emulated and trains about 20 times slower than fp32; "
+            "it is emulated and trains 10-20 times slower than fp32; "
             "trainer.precision=auto picks 32-true here",
             precision,
         )
