@@ -16,7 +16,7 @@ from eval_frames import make_frames, write_frames
 
 from tests.helpers import shared_path
 from vsr import inference
-from vsr.data.degradations import blur_downsample, imresize
+from vsr.data.degradations import blur_downsample, imresize, imresize_clip
 from vsr.evaluation import cli
 from vsr.metrics import ssim
 
@@ -216,3 +216,36 @@ def test_model_method_with_exported_checkpoint(
     assert crop.shape == (24, 3 * 24 + 2 * 4, 3)
     top, left = (32 - 24) // 2, (40 - 24) // 2
     np.testing.assert_array_equal(crop[:, 28:52], sr[1, top : top + 24, left : left + 24])
+
+
+def test_vimeo_model_scores_the_centre_window_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vimeo-90K-T scores im4 of each septuplet: the network runs that one window (not
+    seven), and its score equals im4's in an upscale of the whole septuplet."""
+    from vsr.models import EDVR, build_edvr
+
+    frames = make_frames(7, 7, h=32, w=40)
+    write_frames(tmp_path / "sequences" / "00001" / "0001", frames,
+                 [f"im{i}.png" for i in range(1, 8)])  # fmt: skip
+    (tmp_path / "list.txt").write_text("00001/0001\n")
+    torch.manual_seed(0)
+    ckpt = inference.save_model_file(build_edvr("tiny"), tmp_path / "tiny.pt")
+    windows_run = []
+    original = EDVR.restore
+
+    def counting_restore(self, features, centre, *args, **kwargs):
+        windows_run.append(len(centre))
+        return original(self, features, centre, *args, **kwargs)
+
+    monkeypatch.setattr(EDVR, "restore", counting_restore)
+    argv = ["--checkpoint", str(ckpt), "--layout", "vimeo", "--dataset-root", str(tmp_path),
+            "--test-list", str(tmp_path / "list.txt"), "--scale", "4", "--device", "cpu",
+            "--no-lpips", "--output-json", str(tmp_path / "r.json")]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert sum(windows_run) == 1
+    psnr = json.loads((tmp_path / "r.json").read_text())["clips"]["00001/0001"]["psnr"]
+
+    lr = imresize_clip(frames, 0.25)
+    sr = inference.upscale_frames(inference.load_model(ckpt), lr, 4, precision="fp32")
+    assert psnr == pytest.approx(_psnr(_y(sr[3]), _y(frames[3])), abs=1e-9)

@@ -76,6 +76,31 @@ def test_each_frame_goes_through_the_per_frame_network_once(monkeypatch):
         assert np.abs(got.astype(int) - want).max() <= 1, (batch, tile)
 
 
+def test_only_some_frames_runs_only_their_windows(monkeypatch):
+    """``only=``: the chosen frames, in the order asked, equal to the whole clip's, from one
+    window each (a Vimeo-90K-T score needs the centre window of seven)."""
+    model = tiny_model(residual_gain=30)
+    clip = _clip(t=7, h=24, w=32, seed=5)
+    whole = _upscale(model, clip, scale=2)
+    windows_run = []
+    original = model.restore
+
+    def counting_restore(features, centre, *args, **kwargs):
+        windows_run.append(len(centre))
+        return original(features, centre, *args, **kwargs)
+
+    monkeypatch.setattr(model, "restore", counting_restore)
+    got = _upscale(model, clip, scale=2, only=[3])
+    assert got.shape == (1, 48, 64, 3) and np.array_equal(got[0], whole[3])
+    assert sum(windows_run) == 1
+    windows_run.clear()
+    got = _upscale(model, clip, scale=2, only=(6, 0, 4), batch=2)
+    assert np.array_equal(got, whole[[6, 0, 4]]) and sum(windows_run) == 3
+    assert _upscale(model, clip, scale=2, only=[]).shape == (0, 48, 64, 3)
+    with pytest.raises(InferenceError, match=r"frames \[7\] of a 7-frame clip"):
+        _upscale(model, clip, scale=2, only=[2, 7])
+
+
 def test_reused_features_never_leak_into_another_clip():
     """One processor on two clips (ids restart at 0): the second equals a fresh run."""
     model = tiny_model(residual_gain=30)

@@ -139,7 +139,8 @@ def evaluate_clip(
 
     Args:
         clip: the clip.
-        upscaler: LR clip -> SR clip (see :mod:`vsr.evaluation.upscalers`).
+        upscaler: (LR clip, indices of the scored frames) -> those frames upscaled (see
+            :mod:`vsr.evaluation.upscalers`).
         protocol: scale, degradation and metric conventions.
         lpips_metric: LPIPS model, or None to skip LPIPS.
         crop_path: if given, write a bicubic | output | ground-truth crop of the middle scored
@@ -150,7 +151,10 @@ def evaluate_clip(
         on_frame: called once per scored frame (progress reporting).
     """
     gt, lr = load_pair(clip, protocol)
-    sr = np.asarray(upscaler(lr))
+    scored = list(clip.scored)
+    gt = gt[scored]
+    # Only the scored frames are upscaled (each still sees its neighbours in ``lr``).
+    sr = np.asarray(upscaler(lr, scored))
     if sr.shape != gt.shape or sr.dtype != np.uint8:
         raise ValueError(
             f"clip {clip.name}: the method returned {sr.shape} {sr.dtype}, expected the ground "
@@ -158,18 +162,17 @@ def evaluate_clip(
         )
     scores = ClipScores(clip.name)
     kw = {"crop_border": protocol.crop_border, "y_channel": protocol.y_channel}
-    for i in clip.scored:
-        scores.psnr.append(psnr(sr[i], gt[i], **kw))
-        scores.ssim.append(ssim(sr[i], gt[i], **kw))
+    for out, truth in zip(sr, gt, strict=True):
+        scores.psnr.append(psnr(out, truth, **kw))
+        scores.ssim.append(ssim(out, truth, **kw))
         if on_frame is not None:
             on_frame()
     if lpips_metric is not None:
-        idx = list(clip.scored)
         b = protocol.crop_border
-        scores.lpips = _lpips_scores(lpips_metric, _crop(sr[idx], b), _crop(gt[idx], b))
+        scores.lpips = _lpips_scores(lpips_metric, _crop(sr, b), _crop(gt, b))
     if crop_path is not None:
-        i = clip.scored[len(clip.scored) // 2]
-        bicubic = matlab_bicubic_upscaler(protocol.scale)(lr[i : i + 1])[0]
-        panels = [bicubic, sr[i], gt[i]] if crop_with_output else [bicubic, gt[i]]
+        k = len(scored) // 2  # the middle scored frame
+        bicubic = matlab_bicubic_upscaler(protocol.scale)(lr, [scored[k]])[0]
+        panels = [bicubic, sr[k], gt[k]] if crop_with_output else [bicubic, gt[k]]
         save_png(crop_path, side_by_side(panels, crop=crop_size))
     return scores

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,10 +45,10 @@ from vsr.video import (
     TranscodeOptions,
     TranscodeResult,
     VideoError,
-    process_frames,
     transcode,
 )
 from vsr.video.panels import side_by_side
+from vsr.video.pipeline import process_windows
 from vsr.video.progress import FrameProgress
 from vsr.video.reader import Frame, open_reader
 from vsr.video.stream import sliding_windows
@@ -365,6 +366,7 @@ def upscale_frames(
     *, strength: float | None = None, tile: int | tuple[int, int] | str | None = "auto",
     tile_overlap: int = DEFAULT_TILE_OVERLAP, batch: int = 1, precision: str = "auto",
     padding: str = "reflect", max_memory: int | None = None,
+    only: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Upscale a clip held in memory.
 
@@ -381,9 +383,12 @@ def upscale_frames(
         precision: ``auto`` (bf16 where the hardware runs it natively, else fp16 on CUDA and
             fp32 on the CPU), ``fp32``, ``fp16``, ``bf16``.
         padding: ``reflect`` (default) or ``replicate``.
+        only: indices of the output frames to compute (default: all), e.g. the centre frame
+            of a Vimeo-90K septuplet, which is all its benchmark scores: the other windows
+            are never run.
 
     Returns:
-        ``(T, scale*H, scale*W, 3)`` uint8 RGB.
+        ``(T, scale*H, scale*W, 3)`` uint8 RGB, or ``(len(only), ...)`` in ``only``'s order.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -395,11 +400,21 @@ def upscale_frames(
         model, scale, degradation, strength, tile, tile_overlap,
         resolve_precision(precision, device), max_memory=max_memory,
     )
+    wanted = range(len(frames)) if only is None else [int(i) for i in only]
+    outside = [i for i in wanted if not 0 <= i < len(frames)]
+    if outside:
+        raise InferenceError(
+            f"only= asks for frames {outside} of a {len(frames)}-frame clip; give indices "
+            f"from 0 to {len(frames) - 1}"
+        )
+    wanted_set = set(wanted)
     items = (Frame(image, i, i) for i, image in enumerate(frames))
-    out = [image for _, image in process_frames(items, processor, batch, padding)]
-    if not out:
+    windows = sliding_windows(items, processor.num_frames, padding)
+    windows = (w for w in windows if w[len(w) // 2].index in wanted_set)
+    by_index = {frame.index: image for frame, image in process_windows(windows, processor, batch)}
+    if not wanted:
         return np.empty((0, scale * frames.shape[1], scale * frames.shape[2], 3), np.uint8)
-    return np.stack(out)
+    return np.stack([by_index[i] for i in wanted])
 
 
 def upscale_video(
