@@ -8,15 +8,19 @@ every window through the whole network) against ``vsr-upscale``'s execution (our
 channels-last, per-frame features computed once per frame), with the rows in between that
 separate the two (see :func:`compare_with_torchvision`). Target: ours at least 2x faster.
 
-Multiply-adds are counted with ``torch.utils.flop_counter.FlopCounterMode``. It has no
-formula for our custom operator, so one is registered here that counts a deformable
-convolution as its ordinary-convolution equivalent (``N*C_out*H_out*W_out*C_in/groups*k*k``
-MACs): the bilinear sampling and the modulation are not counted, as in the EDVR paper.
+Multiply-adds are counted with ``torch.utils.flop_counter.FlopCounterMode``, with the formula
+the operator registers (``vsr/ops/deform_conv.py``): a deformable convolution counts as its
+ordinary-convolution equivalent plus the bilinear samples that fill its columns.
+
+``--breakdown`` prints instead where each preset's multiply-adds go, part by part (the
+network's top-level modules), for one output frame as ``vsr-upscale`` computes it: each
+frame's features once (reused by the windows it is in), the rest once per window.
 
 Usage (from the repository root)::
 
     python benchmarks/bench_model.py                     # full run (minutes)
     python benchmarks/bench_model.py --presets tiny --height 64 --width 64 --repeats 1
+    python benchmarks/bench_model.py --breakdown         # seconds
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchvision
-from torch.utils.flop_counter import FlopCounterMode, register_flop_formula
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
@@ -41,19 +45,45 @@ from vsr.inference import ModelProcessor  # noqa: E402
 from vsr.models import TRUNK_CONVS, build_edvr  # noqa: E402
 
 
-@register_flop_formula(torch.ops.vsr.deform_conv2d)
-def _deform_conv_flops(input_shape, weight_shape, *args, out_shape=None, **kwargs) -> int:
-    """FLOPs (2 per MAC) of the equivalent ordinary convolution."""
-    c_out, c_in_per_group, kh, kw = weight_shape
-    n, _, h_out, w_out = out_shape
-    return 2 * n * c_out * h_out * w_out * c_in_per_group * kh * kw
-
-
 def count_macs(model: torch.nn.Module, frames: torch.Tensor, scale: int) -> int:
     counter = FlopCounterMode(display=False)
     with torch.inference_mode(), counter:
         model(frames, scale=scale)
     return counter.get_total_flops() // 2
+
+
+def macs_by_part(model: torch.nn.Module, frames: torch.Tensor, scale: int) -> dict[str, int]:
+    """Multiply-adds of one output frame per top-level part of the network, with the
+    per-frame features counted once (``vsr-upscale`` reuses them in every window)."""
+    centre = frames[:, frames.shape[1] // 2]
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:
+            model.extract_features(centre)
+        parts = {"per-frame features": counter.get_total_flops() // 2}
+        features = model.extract_features(frames.flatten(0, 1))
+        with FlopCounterMode(display=False) as counter:
+            model.restore(features, centre, scale)
+    window = counter.get_total_flops() // 2
+    # Top-level entries are named by module class; "Global" is the whole call.
+    for name, counts in counter.get_flop_counts().items():
+        if name != "Global" and "." not in name:
+            parts[name] = sum(counts.values()) // 2
+    parts["other"] = window - sum(v for k, v in parts.items() if k != "per-frame features")
+    return parts
+
+
+def print_breakdown(presets: list[str], height: int, width: int, scale: int) -> None:
+    for preset in presets:
+        torch.manual_seed(0)
+        model = build_edvr(preset, scales=(scale,)).eval()
+        frames = torch.rand(1, model.num_frames, 3, height, width)
+        parts = macs_by_part(model, frames, scale)
+        total = sum(parts.values())
+        print(f"\n{preset} ({model.config['trunk_conv']} trunk): {total / 1e9:.1f} GMACs per "
+              f"{width * scale}x{height * scale} output frame")
+        for name, macs in sorted(parts.items(), key=lambda item: -item[1]):
+            if macs:
+                print(f"  {name:<22}{macs / 1e9:>8.2f} GMACs {100 * macs / total:>6.1f} %")
 
 
 def time_forward(model: torch.nn.Module, frames: torch.Tensor, scale: int, repeats: int) -> float:
@@ -82,9 +112,14 @@ def main(argv: list[str] | None = None) -> None:
         "--compare", default="m:static", metavar="PRESET:TRUNK",
         help="network of the BasicSR-style vs vsr-upscale comparison (default EDVR-M, m:static)",
     )
+    parser.add_argument("--breakdown", action="store_true",
+                        help="print where each preset's multiply-adds go, part by part, and exit")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.breakdown:
+        print_breakdown(args.presets, args.height, args.width, args.scale)
+        return
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, input "
         f"{args.height}x{args.width}, x{args.scale}, {args.repeats} timed runs (median)"
