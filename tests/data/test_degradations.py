@@ -15,6 +15,8 @@ from vsr.data.degradations import (
     imresize,
     jpeg_roundtrip,
     modcrop,
+    rgb_to_yuv420p,
+    yuv420p_to_rgb,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +236,55 @@ def test_h264_really_encodes() -> None:
         degrade(hr, 2, "compression", seed=s, crf=(18, 40))[1]["raw_strength"] for s in range(6)
     }
     assert len(crfs) > 1
+
+
+def _smooth_clip(t: int = 3, h: int = 22, w: int = 30, seed: int = 0) -> np.ndarray:
+    """Colourful, smooth frames (4:2:0 keeps them well) of even size."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (t, 4, 5, 3)).astype(np.uint8)
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in small])
+
+
+def test_yuv420p_conversion_is_bt601_studio_range() -> None:
+    import av
+
+    frame = _smooth_clip(t=1)[0]
+    planes = rgb_to_yuv420p(frame)
+    assert planes.shape == (33, 30) and planes.dtype == np.uint8
+    # Luma: MATLAB rgb2ycbcr's formula, written out here.
+    r, g, b = (frame[..., c].astype(np.float64) for c in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    assert np.abs(planes[:22].astype(float) - y).max() <= 0.5 + 1e-9
+    # FFmpeg's own conversion (swscale) agrees: luma to a level; chroma, which it filters and
+    # sites a little differently, to about one level on average.
+    swscale = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p")
+    diff = np.abs(swscale.to_ndarray().astype(int) - planes)
+    assert diff[:22].max() <= 1 and diff[22:].mean() < 1.5
+    # Back to RGB: as close to the original as FFmpeg's round trip gets (flat colours to a
+    # level per channel).
+    back = yuv420p_to_rgb(planes)
+    theirs = swscale.to_ndarray(format="rgb24")
+    assert back.shape == frame.shape and _psnr(back, frame) >= _psnr(theirs, frame) > 30
+    flat = np.full((4, 6, 3), (200, 30, 90), np.uint8)
+    assert np.abs(yuv420p_to_rgb(rgb_to_yuv420p(flat)).astype(int) - flat).max() <= 1
+
+
+def test_h264_encodes_our_conversion_not_ffmpegs() -> None:
+    """x264 receives the planes of rgb_to_yuv420p (bit-identical on every CPU, where
+    swscale's SIMD paths differ): a lossless encode (CRF 0) gives them back exactly."""
+    import io
+
+    import av
+
+    clip = _smooth_clip()
+    with av.open(io.BytesIO(h264_encode(clip, 0))) as container:
+        planes = [f.to_ndarray(format="yuv420p") for f in container.decode(video=0)]
+    assert len(planes) == len(clip)
+    for got, frame in zip(planes, clip, strict=True):
+        np.testing.assert_array_equal(got, rgb_to_yuv420p(frame))
+    np.testing.assert_array_equal(h264_roundtrip(clip, 0), [yuv420p_to_rgb(p) for p in planes])
 
 
 def test_h264_file_size_follows_crf() -> None:
