@@ -227,11 +227,12 @@ def add_gaussian_noise(frames: np.ndarray, sigma: float, rng: np.random.Generato
     return _round_uint8(noisy)
 
 
-# BT.601 studio range (Y 16-235, Cb/Cr 16-240): what yuv420p holds by default. The codec path
-# converts RGB <-> YCbCr 4:2:0 here, with float64 element-wise arithmetic, instead of leaving
-# it to FFmpeg's swscale, whose SIMD code paths round differently on different CPUs: the same
-# clip then reached x264 with a few pixels one level apart, and the compression rows of a
-# benchmark moved by up to 0.03 dB from one machine to another.
+# BT.601 studio range (Y 16-235, Cb/Cr 16-240): what an untagged yuv420p stream holds. The
+# encoder's input is converted here, with float64 element-wise arithmetic, instead of by
+# FFmpeg's swscale, whose SIMD paths round differently on different CPUs: the same clip then
+# reached x264 a level apart in places, and the compression rows of a benchmark moved by up
+# to 0.03 dB from one machine to another. Decoding stays with swscale, as vsr-upscale decodes
+# a user's video (vsr.video.colour), so the network sees what it will see in use.
 _KR, _KB = 0.299, 0.114
 _KG = 1.0 - _KR - _KB
 
@@ -254,38 +255,6 @@ def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
     # PyAV's layout: the three planes one after the other, viewed as rows of W bytes.
     planes = [_round_uint8(y), _round_uint8(half(cb)), _round_uint8(half(cr))]
     return np.concatenate([plane.ravel() for plane in planes]).reshape(h * 3 // 2, w)
-
-
-def _upsample2(plane: np.ndarray, axis: int) -> np.ndarray:
-    """Double ``axis`` linearly, samples at block centres (weights 3/4 and 1/4, edges kept)."""
-    n = plane.shape[axis]
-    before = np.take(plane, np.r_[0, : n - 1], axis=axis)
-    after = np.take(plane, np.r_[1:n, n - 1], axis=axis)
-    out = np.stack([0.75 * plane + 0.25 * before, 0.75 * plane + 0.25 * after], axis=axis + 1)
-    shape = list(plane.shape)
-    shape[axis] *= 2
-    return out.reshape(shape)
-
-
-def yuv420p_to_rgb(planes: np.ndarray) -> np.ndarray:
-    """The inverse of :func:`rgb_to_yuv420p`: ``(3H/2, W)`` uint8 planes to ``(H, W, 3)`` RGB.
-
-    Chroma is upsampled linearly. Bit-identical on every machine.
-    """
-    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
-    flat = planes.reshape(-1)
-    y = flat[: h * w].reshape(h, w).astype(np.float64)
-    cb, cr = (
-        _upsample2(_upsample2(c.reshape(h // 2, w // 2).astype(np.float64), 0), 1)
-        for c in (flat[h * w : h * w * 5 // 4], flat[h * w * 5 // 4 :])
-    )
-    luma = (y - 16.0) * (255.0 / 219.0)
-    b_minus = (cb - 128.0) * (255.0 / 224.0 * 2.0 * (1.0 - _KB))
-    r_minus = (cr - 128.0) * (255.0 / 224.0 * 2.0 * (1.0 - _KR))
-    r = luma + r_minus
-    b = luma + b_minus
-    g = (luma - _KR * r - _KB * b) / _KG
-    return _round_uint8(np.stack([r, g, b], axis=-1))
 
 
 def h264_encode(frames: np.ndarray, crf: int, preset: str = "medium", fps: int = 25) -> bytes:
@@ -321,11 +290,8 @@ def h264_encode(frames: np.ndarray, crf: int, preset: str = "medium", fps: int =
 def h264_decode(data: bytes, height: int, width: int) -> np.ndarray:
     """Decode an in-memory MP4 to ``(T, height, width, 3)`` uint8 RGB (cropping any padding)."""
     with av.open(io.BytesIO(data), mode="r") as container:
-        # The stream is yuv420p, so to_ndarray copies its planes without converting them.
-        decoded = [
-            yuv420p_to_rgb(frame.to_ndarray(format="yuv420p"))
-            for frame in container.decode(video=0)
-        ]
+        # swscale's BT.601 studio-range conversion: how vsr-upscale decodes an untagged stream.
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     return np.stack(decoded)[:, :height, :width]
 
 
