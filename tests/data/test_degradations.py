@@ -273,8 +273,8 @@ def test_yuv420p_conversion_is_bt601_studio_range() -> None:
 
 
 def test_h264_encodes_our_conversion_not_ffmpegs() -> None:
-    """x264 receives the planes of rgb_to_yuv420p (bit-identical on every CPU, where
-    swscale's SIMD paths differ): a lossless encode (CRF 0) gives them back exactly."""
+    """x264 receives the planes of rgb_to_yuv420p (plain float64 arithmetic, where swscale's
+    SIMD paths may differ by CPU): a lossless encode (CRF 0) gives them back exactly."""
     import io
 
     import av

@@ -229,10 +229,10 @@ def add_gaussian_noise(frames: np.ndarray, sigma: float, rng: np.random.Generato
 
 # BT.601 studio range (Y 16-235, Cb/Cr 16-240): what an untagged yuv420p stream holds. The
 # encoder's input is converted here, with float64 element-wise arithmetic, instead of by
-# FFmpeg's swscale, whose SIMD paths round differently on different CPUs: the same clip then
-# reached x264 a level apart in places, and the compression rows of a benchmark moved by up
-# to 0.03 dB from one machine to another. Decoding stays with swscale, as vsr-upscale decodes
-# a user's video (vsr.video.colour), so the network sees what it will see in use.
+# FFmpeg's swscale, whose CPU-specific SIMD paths need not round alike on every machine (the
+# likeliest reason the compression rows of the held-out benchmark read up to 0.03 dB apart
+# on two machines). Decoding stays with swscale, as vsr-upscale decodes a user's video
+# (vsr.video.colour), so the network sees what it will see in use.
 _KR, _KB = 0.299, 0.114
 _KG = 1.0 - _KR - _KB
 
