@@ -3,10 +3,10 @@
 On a CPU without bf16 in hardware (AVX2-only x86, for example), oneDNN emulates bf16 and a
 ``bf16-mixed`` run trains 10-20 times fewer steps per hour than ``32-true`` (measured on an
 AVX2-only AMD EPYC with the tiny model's v2 recipe: about 1 step a minute, the cores partly
-shared, against 20-23 in fp32), while
-with bf16 in hardware it trains more: 1.23x on an AMD EPYC Zen 5 (AVX-512 BF16) and 1.30x on
-a Xeon with AMX (``benchmarks/bench_train.py --bf16``; see checkpoints/README.md). A recipe
-meant for every machine therefore asks for ``auto`` and lets the machine decide.
+shared, against 20-23 in fp32), while with bf16 in hardware it trains more: 1.23x on an AMD
+EPYC Zen 5 (AVX-512 BF16) and 1.30x on a Xeon with AMX (``benchmarks/bench_train.py
+--bf16``; see checkpoints/README.md). A recipe meant for every machine therefore asks for
+``auto`` and lets the machine decide.
 """
 
 from __future__ import annotations
