@@ -270,6 +270,9 @@ def test_yuv420p_conversion_is_bt601_studio_range() -> None:
     flat_planes = rgb_to_yuv420p(flat)
     back = av.VideoFrame.from_ndarray(flat_planes, format="yuv420p").to_ndarray(format="rgb24")
     assert np.abs(back.astype(int) - flat).max() <= 2
+    for bad in (frame[:21], frame[:, :29], frame.astype(np.float32), frame[..., :1]):
+        with pytest.raises(ValueError, match="even H and W"):
+            rgb_to_yuv420p(bad)
 
 
 def test_h264_encodes_our_conversion_not_ffmpegs() -> None:

@@ -241,8 +241,17 @@ def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB (H, W even) to yuv420p planes stacked as ``(3H/2, W)`` uint8.
 
     Chroma is the mean of each 2x2 block. Bit-identical on every machine.
+
+    Raises:
+        ValueError: for anything but an (H, W, 3) uint8 frame of even height and width
+            (:func:`h264_encode` pads odd sizes first).
     """
     h, w = frame.shape[:2]
+    if frame.shape != (h, w, 3) or frame.dtype != np.uint8 or h % 2 or w % 2:
+        raise ValueError(
+            f"rgb_to_yuv420p needs an (H, W, 3) uint8 RGB frame of even H and W (4:2:0 halves "
+            f"both), got {frame.shape} {frame.dtype}; pad odd sizes by one row or column first"
+        )
     r, g, b = (frame[..., c].astype(np.float64) for c in range(3))
     luma = _KR * r + _KG * g + _KB * b  # 0-255
     y = 16.0 + luma * (219.0 / 255.0)
