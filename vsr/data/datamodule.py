@@ -34,6 +34,9 @@ class TrainOptions:
         min_texture, crop_tries: redraw flat crops (see :class:`vsr.data.datasets.TrainDataset`);
             0 keeps every crop.
         flip, rot90, reverse: augmentations.
+        compression_context, compression_margin: frames before and after the window, and LR
+            pixels around the crop, that compressed samples are encoded with (see
+            :class:`vsr.data.datasets.TrainDataset`).
     """
 
     source: ClipSource
@@ -45,6 +48,8 @@ class TrainOptions:
     flip: bool = True
     rot90: bool = True
     reverse: bool = True
+    compression_context: int = 8
+    compression_margin: int = 8
 
 
 @dataclass
@@ -122,6 +127,8 @@ class VSRDataModule(LightningDataModule):
                 use_precomputed=self.use_precomputed,
                 min_texture=t.min_texture,
                 crop_tries=t.crop_tries,
+                compression_context=t.compression_context,
+                compression_margin=t.compression_margin,
             )
         if stage in (None, "fit", "validate") and self.val_dataset is None and self.val is not None:
             v = self.val
