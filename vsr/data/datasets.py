@@ -229,19 +229,20 @@ class TrainDataset(_ClipDataset):
         extra = self.compression_context if consecutive else 0
         before = list(range(max(0, first - extra), first))
         after = list(range(last + 1, min(clip.num_frames, last + 1 + extra)))
-        parts = [window]
-        if before:
-            parts.insert(0, modcrop(clip.read(before), scale))
-        if after:
-            parts.append(modcrop(clip.read(after), scale))
-        stream = np.concatenate(parts) if len(parts) > 1 else window
         # The margin is whole LR pixels, so the block's corner stays on the LR grid.
         y, x = corner
         margin = self.compression_margin * scale
-        height, width = stream.shape[1:3]
+        height, width = window.shape[1:3]
         y0, x0 = max(0, y - margin), max(0, x - margin)
-        y1, x1 = min(height, y + patch + margin), min(width, x + patch + margin)
-        block = np.ascontiguousarray(stream[:, y0:y1, x0:x1])
+        rows = slice(y0, min(height, y + patch + margin))
+        cols = slice(x0, min(width, x + patch + margin))
+        # Cut each part to the block before joining them: whole frames are never copied.
+        parts = [window[:, rows, cols]]
+        if before:
+            parts.insert(0, modcrop(clip.read(before), scale)[:, rows, cols])
+        if after:
+            parts.append(modcrop(clip.read(after), scale)[:, rows, cols])
+        block = np.concatenate(parts)  # a new contiguous array, as the encoder needs
         lr, info = self.degradation.apply(block, scale, "compression", seed)
         t0, ly, lx, size = len(before), (y - y0) // scale, (x - x0) // scale, patch // scale
         return lr[t0 : t0 + len(indices), ly : ly + size, lx : lx + size], info
