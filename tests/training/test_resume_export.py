@@ -11,17 +11,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from tests.helpers import SHRINK, compose_train, make_frames_tree
 from vsr.inference import CheckpointError, load_model, read_checkpoint
 from vsr.models import build_edvr
 from vsr.training import train
+from vsr.training.errors import TrainingError
 from vsr.training.export import export_checkpoint, main
-from vsr.training.run import build
+from vsr.training.run import build, check_time_left
 
 
-def _run(root: Path, out: Path, steps: int, ckpt: Path | None = None) -> Path:
-    overrides = [
+def _overrides(root: Path, steps: int) -> list[str]:
+    return [
         "experiment=tiny_multi",
         "data=frames",
         f"data.root={root}",
@@ -31,6 +33,10 @@ def _run(root: Path, out: Path, steps: int, ckpt: Path | None = None) -> Path:
         "callbacks.ema.decay=0.5",  # a short average that still differs from the weights
         "module.scheduler.lr_lambda.periods=[4]",  # tiny_multi ties it to max_steps otherwise
     ]
+
+
+def _run(root: Path, out: Path, steps: int, ckpt: Path | None = None) -> Path:
+    overrides = _overrides(root, steps)
     if ckpt is not None:
         overrides.append(f"ckpt_path={ckpt}")
     train(compose_train(overrides, out))
@@ -44,7 +50,30 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     full = _run(root, base / "A", 4)
     half = _run(root, base / "B", 2)
     resumed = _run(root, base / "B2", 4, ckpt=half)
-    return {"full": full, "half": half, "resumed": resumed}
+    return {"root": root, "full": full, "half": half, "resumed": resumed}
+
+
+def test_resume_without_time_left_is_refused(runs: dict[str, Path], tmp_path: Path) -> None:
+    # A run stopped by its time cap after an hour: Lightning's timer resumes from that hour.
+    stopped = _load(runs["half"])
+    stopped.setdefault("callbacks", {})["Timer"] = {"time_elapsed": {"train": 3600.0}}
+    ckpt = tmp_path / "stopped.ckpt"
+    torch.save(stopped, ckpt)
+    base = [*_overrides(runs["root"], 4), f"ckpt_path={ckpt}"]
+    same_cap = compose_train([*base, '+trainer.max_time="00:00:30:00"'], tmp_path / "same")
+    with pytest.raises(
+        TrainingError,
+        match=r"trained for 1:00:00, all of trainer.max_time "
+        r"\(0:30:00\).*'trainer.max_time=\"00:02:00:00\"' for one hour more",
+    ):
+        train(same_cap)
+    assert not (tmp_path / "same" / "checkpoints").exists()  # refused before anything ran
+    # With time left, the check passes and leaves the timer at the checkpoint's hour.
+    more_time = compose_train([*base, '+trainer.max_time="00:02:00:00"'], tmp_path / "ok")
+    _, _, trainer = build(more_time)
+    check_time_left(trainer, ckpt)
+    timer = next(c for c in trainer.callbacks if isinstance(c, Timer))
+    assert timer.time_remaining() == pytest.approx(3600)
 
 
 def _load(path: Path) -> dict:

@@ -7,13 +7,14 @@ compose API; :mod:`vsr.training.cli` is the thin command-line entry.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.utils import instantiate
 from lightning import Callback, Trainer, seed_everything
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, Timer
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
@@ -138,6 +139,34 @@ def build(cfg: DictConfig) -> tuple[Any, VSRDataModule, Trainer]:
     return module, datamodule, trainer
 
 
+def check_time_left(trainer: Trainer, ckpt_path: str | Path) -> None:
+    """Refuse to resume a run whose ``trainer.max_time`` the checkpoint has already spent.
+
+    Lightning's timer resumes with the training time of the earlier runs, so a run stopped by
+    its time cap and resumed with the same overrides would stop again before its first step.
+    """
+    timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+    if timer is None:
+        return
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    state = checkpoint.get("callbacks", {}).get(timer.state_key)
+    if state is None:
+        return
+    timer.load_state_dict(state)  # fit loads the same state again
+    remaining = timer.time_remaining()
+    if remaining is None or remaining > 0:
+        return
+    spent = round(timer.time_elapsed())
+    one_hour_more = spent + 3600
+    raise TrainingError(
+        f"ckpt_path={ckpt_path} has already trained for {timedelta(seconds=spent)}, all of "
+        f"trainer.max_time ({timedelta(seconds=round(spent + remaining))}), which counts the "
+        "earlier runs' time too: raise it to continue, e.g. "
+        f"'trainer.max_time=\"{one_hour_more // 86400:02d}:{one_hour_more // 3600 % 24:02d}:"
+        f"{one_hour_more // 60 % 60:02d}:{one_hour_more % 60:02d}\"' for one hour more"
+    )
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train (or resume, with ``cfg.ckpt_path``) and return the final logged metrics.
 
@@ -158,6 +187,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             f"ckpt_path={ckpt_path} does not exist: give a Lightning .ckpt from a run's "
             "checkpoints/ folder (e.g. checkpoints/last.ckpt)"
         )
+    if ckpt_path is not None:
+        check_time_left(trainer, ckpt_path)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     best = getattr(trainer.checkpoint_callback, "best_model_path", "")
