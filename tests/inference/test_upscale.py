@@ -208,6 +208,28 @@ def test_bad_options():
         upscale_frames(model, _clip(), tile=-3)
 
 
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "vendor", "expected"),
+    [
+        (True, True, "GenuineIntel", True),  # Sapphire Rapids and later: AMX tiles
+        (False, True, "GenuineIntel", False),  # Xeon without AMX: bf16 measured slower
+        (False, True, "AuthenticAMD", True),  # Zen 4/5: measured faster
+        (False, False, "AuthenticAMD", False),  # AVX2-only EPYC: bf16 is emulated
+    ],
+)
+def test_cpu_prefers_bf16_follows_the_measured_cpus(monkeypatch, amx, avx512_bf16, vendor,
+                                                     expected):
+    from vsr.inference import runtime
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(runtime, "_cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(runtime, "_arm_has_bf16", lambda: False)
+    assert runtime.cpu_prefers_bf16() is expected
+    assert runtime.resolve_precision("auto", torch.device("cpu")) == (
+        "bf16" if expected else "fp32")
+
+
 def test_precision_and_memory_options():
     from vsr.inference.memory import parse_size
     from vsr.inference.runtime import cpu_prefers_bf16, resolve_precision

@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exported .pt weights (default: the shipped checkpoints/vsr_tiny.pt)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
-                   help="auto: bf16 where it is faster (GPUs from Ampere on; CPUs with AMX or "
-                        "Arm BF16), else fp16 on CUDA, fp32 on the CPU")
+                   help="auto: bf16 where it is faster (GPUs from Ampere on; CPUs with AMX, "
+                        "Arm BF16 or AMD's AVX-512 BF16), else fp16 on CUDA, fp32 on the CPU")
     p.add_argument("--tile", type=_tile, default="auto",
                    help="auto (default): the largest tiles that fit --max-memory; N: tiles of "
                         "N input pixels; 0: untiled")

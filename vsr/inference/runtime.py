@@ -62,15 +62,30 @@ def cpu_has_native_bf16() -> bool:
 
 
 def cpu_prefers_bf16() -> bool:
-    """Whether bf16 is the faster choice for convolutions on this CPU: where it has bf16
-    matrix units, AMX on x86 or Arm's BF16 (BFMMLA).
+    """Whether bf16 is the faster choice for convolutions on this CPU: AMX on x86, Arm's
+    BF16 (BFMMLA), or AVX-512 BF16 on AMD (Zen 4 and later).
 
-    AVX-512 BF16 alone is not enough: on an AVX-512 BF16 Xeon without AMX, oneDNN's bf16
-    3x3 convolutions measured 0.6-0.85x the speed of fp32 (64-128 channels, 360x640).
+    AVX-512 BF16 alone is not enough on Intel: on an AVX-512 BF16 Xeon without AMX, oneDNN's
+    bf16 3x3 convolutions measured 0.6-0.85x the speed of fp32 (64-128 channels, 360x640).
+    On an AMD EPYC Zen 5 the same convolutions run 1.7-2.1x faster in bf16 than in fp32.
     """
     import torch
 
-    return torch.cpu._is_amx_tile_supported() or _arm_has_bf16()
+    if torch.cpu._is_amx_tile_supported() or _arm_has_bf16():
+        return True
+    return torch.cpu._is_avx512_bf16_supported() and _cpu_vendor() == "AuthenticAMD"
+
+
+def _cpu_vendor() -> str:
+    """The x86 vendor string (``AuthenticAMD``, ``GenuineIntel``), or "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def _arm_has_bf16() -> bool:
@@ -86,8 +101,8 @@ def _arm_has_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` -> bf16 where it is faster (CUDA GPUs that have it; CPUs with bf16 matrix
-    units, see :func:`cpu_prefers_bf16`), else fp16 on CUDA, fp32 on the CPU.
+    """``auto`` -> bf16 where it is faster (CUDA GPUs that have it; the CPUs of
+    :func:`cpu_prefers_bf16`), else fp16 on CUDA, fp32 on the CPU.
 
     On the CPU ``bf16`` may also be forced (it runs everywhere, slowly without native
     support, which is logged); ``fp16`` is CUDA only: CPUs have no fast float16 convolutions
