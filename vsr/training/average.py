@@ -57,7 +57,7 @@ def average_checkpoints(
 
     payloads = [read_checkpoint(p) for p in paths]
     config = payloads[0]["model_config"]
-    for path, payload in zip(paths[1:], payloads[1:]):
+    for path, payload in zip(paths[1:], payloads[1:], strict=True):
         if payload["model_config"] != config:
             changed = sorted(
                 k for k in set(config) | set(payload["model_config"])
@@ -72,8 +72,8 @@ def average_checkpoints(
     for key, reference in model.state_dict().items():
         tensors = [p["state_dict"][key] for p in payloads]
         if reference.is_floating_point():
-            # float64 sum, so the mean does not depend on the order of the inputs.
-            total_tensor = sum(w * t.double() for w, t in zip(weights, tensors))
+            # summed in float64: the float32 mean does not depend on the order of the inputs.
+            total_tensor = sum(w * t.double() for w, t in zip(weights, tensors, strict=True))
             mean[key] = total_tensor.to(reference.dtype)
         else:  # integer buffers (counters) are not averaged: the first file's are kept.
             mean[key] = tensors[0]
@@ -82,7 +82,7 @@ def average_checkpoints(
         "weights": "average",
         "average_of": [
             {"file": str(p.resolve()), "weight": w, "meta": payload.get("meta", {})}
-            for p, w, payload in zip(paths, weights, payloads)
+            for p, w, payload in zip(paths, weights, payloads, strict=True)
         ],
     }
     save_model_file(model, output, meta=meta)
