@@ -56,4 +56,9 @@ def test_cli_equal_weights_and_clear_errors(tmp_path: Path, capsys) -> None:
         average_checkpoints([a, b], tmp_path / "bad.pt", weights=[1, -1])
     assert main([str(a), str(tmp_path / "missing.pt"), "-o", str(tmp_path / "bad.pt")]) == 1
     assert "checkpoint not found" in capsys.readouterr().err
+    damaged = torch.load(b, weights_only=True)
+    damaged["state_dict"].pop(next(iter(damaged["state_dict"])))
+    torch.save(damaged, tmp_path / "damaged.pt")
+    assert main([str(a), str(tmp_path / "damaged.pt"), "-o", str(tmp_path / "bad.pt")]) == 1
+    assert "weights do not match" in capsys.readouterr().err
     assert not (tmp_path / "bad.pt").exists()

@@ -16,9 +16,7 @@ from pathlib import Path
 import torch
 
 from vsr.command import run_command
-from vsr.inference import save_model_file
-from vsr.inference.checkpoint import read_checkpoint
-from vsr.models import build_edvr
+from vsr.inference import load_model, save_model_file
 from vsr.training.errors import TrainingError
 
 
@@ -41,7 +39,7 @@ def average_checkpoints(
 
     Raises:
         AverageError: fewer than two inputs, bad weights, or files of different networks.
-        CheckpointError: an input is missing or not a vsr checkpoint.
+        CheckpointError: an input is missing, not a vsr checkpoint, or damaged.
     """
     paths = [Path(p) for p in inputs]
     if len(paths) < 2:
@@ -55,34 +53,34 @@ def average_checkpoints(
     total = sum(weights)
     weights = [w / total for w in weights]
 
-    payloads = [read_checkpoint(p) for p in paths]
-    config = payloads[0]["model_config"]
-    for path, payload in zip(paths[1:], payloads[1:], strict=True):
-        if payload["model_config"] != config:
+    # load_model validates each file (format, and weights that fit the network it describes).
+    models = [load_model(p) for p in paths]
+    config = models[0].config
+    for path, other in zip(paths[1:], models[1:], strict=True):
+        if other.config != config:
             changed = sorted(
-                k for k in set(config) | set(payload["model_config"])
-                if config.get(k) != payload["model_config"].get(k)
+                k for k in set(config) | set(other.config) if config.get(k) != other.config.get(k)
             )
             raise AverageError(
                 f"{path} describes a different network than {paths[0]} (differs in "
                 f"{', '.join(changed)}); only files of one architecture can be averaged"
             )
-    model = build_edvr(**config)
+    states = [m.state_dict() for m in models]
     mean = {}
-    for key, reference in model.state_dict().items():
-        tensors = [p["state_dict"][key] for p in payloads]
+    for key, reference in states[0].items():
         if reference.is_floating_point():
             # summed in float64: the float32 mean does not depend on the order of the inputs.
-            total_tensor = sum(w * t.double() for w, t in zip(weights, tensors, strict=True))
+            total_tensor = sum(w * s[key].double() for w, s in zip(weights, states, strict=True))
             mean[key] = total_tensor.to(reference.dtype)
         else:  # integer buffers (counters) are not averaged: the first file's are kept.
-            mean[key] = tensors[0]
+            mean[key] = reference
+    model = models[0]
     model.load_state_dict(mean, strict=True)
     meta = {
         "weights": "average",
         "average_of": [
-            {"file": str(p.resolve()), "weight": w, "meta": payload.get("meta", {})}
-            for p, w, payload in zip(paths, weights, payloads, strict=True)
+            {"file": str(p.resolve()), "weight": w, "meta": m.meta}
+            for p, w, m in zip(paths, weights, models, strict=True)
         ],
     }
     save_model_file(model, output, meta=meta)
