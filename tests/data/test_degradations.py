@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from vsr.data.degradations import (
+    X264_WIDTH_MULTIPLE,
     blur_downsample,
     degrade,
     h264_encode,
@@ -284,13 +288,51 @@ def test_h264_encodes_our_conversion_not_ffmpegs() -> None:
 
     clip = _smooth_clip()
     with av.open(io.BytesIO(h264_encode(clip, 0))) as container:
+        coded_width = container.streams.video[0].width
         frames = list(container.decode(video=0))
         planes = [f.to_ndarray(format="yuv420p") for f in frames]
         rgb = [f.to_ndarray(format="rgb24") for f in frames]
+    # The encoder gets the clip edge-padded on the right to a width x264 encodes repeatably.
+    assert coded_width % X264_WIDTH_MULTIPLE == 0 and coded_width >= clip.shape[2]
+    padded = np.pad(clip, ((0, 0), (0, 0), (0, coded_width - clip.shape[2]), (0, 0)), "edge")
     assert len(planes) == len(clip)
-    for got, frame in zip(planes, clip, strict=True):
+    for got, frame in zip(planes, padded, strict=True):
         np.testing.assert_array_equal(got, rgb_to_yuv420p(frame))
-    np.testing.assert_array_equal(h264_roundtrip(clip, 0), rgb)
+    np.testing.assert_array_equal(h264_roundtrip(clip, 0), np.stack(rgb)[:, :, : clip.shape[2]])
+
+
+# Run in a fresh interpreter: glibc reads MALLOC_PERTURB_ once, at start-up.
+_ENCODE_ONE_CLIP = """
+import hashlib, sys
+import numpy as np
+from vsr.data.degradations import h264_encode
+h, w = 64, 224
+yy, xx = np.mgrid[0:h, 0:w]
+planes = [128 + 60 * np.sin((xx + 3 * i) / 5.0) * np.cos(yy / 7.0) for i in range(7)]
+clip = np.stack([np.stack([p, p[::-1], 255 - p], -1) for p in planes])
+clip = clip + np.random.default_rng(0).normal(0, 8, clip.shape)
+clip = np.clip(clip, 0, 255).astype(np.uint8)
+sys.stdout.write(hashlib.sha256(h264_encode(clip, 33)).hexdigest())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="MALLOC_PERTURB_ is a glibc setting")
+def test_h264_stream_does_not_depend_on_unwritten_memory() -> None:
+    """libx264 reads memory it never wrote unless the picture width suits it, so one clip could
+    come out as different streams. glibc's MALLOC_PERTURB_ fills fresh memory with the byte it
+    names: the stream of a 224-pixel-wide clip must not change with it (it did before the
+    encoder padded the width)."""
+    streams = set()
+    for fill_byte in ("1", "254"):
+        result = subprocess.run(
+            [sys.executable, "-c", _ENCODE_ONE_CLIP],
+            env={**os.environ, "MALLOC_PERTURB_": fill_byte},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        streams.add(result.stdout)
+    assert len(streams) == 1
 
 
 def test_h264_file_size_follows_crf() -> None:
