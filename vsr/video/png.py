@@ -34,8 +34,13 @@ def save_jpeg(path: str | Path, rgb: np.ndarray, quality: int) -> None:
 
 def _write_atomically(path: Path, rgb: np.ndarray, suffix: str, params: list[int]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name keeps the suffix: OpenCV picks the encoder by it.
-    tmp = path.with_name(f".{path.stem}.tmp{suffix}")
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1]), params):
-        raise OSError(f"could not write {path}")
-    os.replace(tmp, path)
+    # The temporary name keeps the suffix (OpenCV picks the encoder by it) and names the
+    # process, so two processes writing the same image (two benchmarks extracting the same
+    # held-out frames) never rename each other's file away.
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{suffix}")
+    try:
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1]), params):
+            raise OSError(f"could not write {path}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
