@@ -47,9 +47,9 @@ def test_cli_equal_weights_and_clear_errors(tmp_path: Path, capsys) -> None:
     expected = (load_model(a).state_dict()[key] + load_model(b).state_dict()[key]) / 2
     torch.testing.assert_close(mean[key], expected)
 
-    deeper = _exported(tmp_path / "deeper.pt", 3, num_reconstruct_block=6)
-    with pytest.raises(AverageError, match="num_reconstruct_block"):
-        average_checkpoints([a, deeper], tmp_path / "bad.pt")
+    other = _exported(tmp_path / "other.pt", 3, num_extract_block=3)
+    with pytest.raises(AverageError, match="num_extract_block"):
+        average_checkpoints([a, other], tmp_path / "bad.pt")
     with pytest.raises(AverageError, match="at least two"):
         average_checkpoints([a], tmp_path / "bad.pt")
     with pytest.raises(AverageError, match="one non-negative number per input"):
@@ -62,3 +62,26 @@ def test_cli_equal_weights_and_clear_errors(tmp_path: Path, capsys) -> None:
     assert main([str(a), str(tmp_path / "damaged.pt"), "-o", str(tmp_path / "bad.pt")]) == 1
     assert "weights do not match" in capsys.readouterr().err
     assert not (tmp_path / "bad.pt").exists()
+
+
+def test_a_shallower_trunk_joins_as_identity_blocks(tmp_path: Path) -> None:
+    """A 4-block file averaged with a 6-block one (a run grown from it): the 4-block file
+    counts as its deeper twin, blocks 4-5 being the identity (second convolution zero) with
+    the deeper file's first convolutions, so the mean halves what those blocks add."""
+    shallow = _exported(tmp_path / "shallow.pt", 1)
+    deep = _exported(tmp_path / "deep.pt", 2, num_reconstruct_block=6)
+    averaged = average_checkpoints([shallow, deep], tmp_path / "mean.pt")
+    assert averaged.config["num_reconstruct_block"] == 6
+    theirs, ours = load_model(shallow).state_dict(), load_model(deep).state_dict()
+    written = load_model(tmp_path / "mean.pt")
+    grown = 0
+    for key, value in written.state_dict().items():
+        if key in theirs:
+            expected = (theirs[key].double() + ours[key].double()) / 2
+        elif ".conv2." in key:  # reconstruction.{4,5}.conv2.*: zero in the shallow file
+            expected, grown = ours[key].double() / 2, grown + 1
+        else:
+            expected = ours[key].double()
+        torch.testing.assert_close(value.double(), expected, rtol=0, atol=1e-7)
+    assert grown == 4  # weight and bias of two blocks
+    assert [s["meta"]["global_step"] for s in written.meta["average_of"]] == [1, 2]

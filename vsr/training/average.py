@@ -3,12 +3,16 @@
 Averaging the weights of runs that started from the same weights (a "model soup",
 Wortsman et al. 2022) often keeps most of what each run gained and little of what each
 lost: the shipped v5 is the mean of v4 and a fine-tune of v4 (checkpoints/README.md).
-Every input must describe the same network; the output is an ordinary exported file.
+Every input must describe the same network, except that trunks may differ in depth: a file
+with a shorter trunk (the source of a run grown through ``init_weights`` with more
+``num_reconstruct_block``) joins as the deeper network it computes exactly, its missing
+blocks being identity blocks. The output is an ordinary exported file.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +59,8 @@ def average_checkpoints(
 
     # load_model validates each file (format, and weights that fit the network it describes).
     models = [load_model(p) for p in paths]
+    deepest = max(models, key=lambda m: m.config["num_reconstruct_block"])
+    models = [_as_deep_as(m, deepest) for m in models]
     config = models[0].config
     for path, other in zip(paths[1:], models[1:], strict=True):
         if other.config != config:
@@ -85,6 +91,25 @@ def average_checkpoints(
     }
     save_model_file(model, output, meta=meta)
     return model.eval()
+
+
+def _as_deep_as(model: torch.nn.Module, deepest: torch.nn.Module) -> torch.nn.Module:
+    """``model`` grown to ``deepest``'s trunk depth when that is all that differs, else as is.
+
+    The blocks it lacks become identity blocks (second convolution zero, as ``init_weights``
+    grows a trunk) whose other weights are ``deepest``'s: any first convolution gives the
+    identity, and this one makes the mean scale down what ``deepest``'s grown blocks add
+    instead of mixing them with unrelated weights.
+    """
+    key = "num_reconstruct_block"
+    if model.config[key] == deepest.config[key]:
+        return model
+    if {**model.config, key: 0} != {**deepest.config, key: 0}:
+        return model  # a different network: the config check below names the difference
+    grown = copy.deepcopy(deepest)
+    grown.load_shallower_trunk(model.state_dict())
+    grown.meta = model.meta
+    return grown
 
 
 def build_parser() -> argparse.ArgumentParser:
