@@ -78,26 +78,26 @@ def cpu_prefers_bf16() -> bool:
 
 def _cpu_vendor() -> str:
     """The x86 vendor string (``AuthenticAMD``, ``GenuineIntel``), or "" where unknown."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+    return _cpuinfo_field("vendor_id")
 
 
 def _arm_has_bf16() -> bool:
     if platform.machine().lower() in ("aarch64", "arm64"):
-        try:
-            with open("/proc/cpuinfo") as cpuinfo:
-                return any(
-                    line.startswith("Features") and "bf16" in line.split() for line in cpuinfo
-                )
-        except OSError:
-            return False
+        return "bf16" in _cpuinfo_field("Features").split()
     return False
+
+
+def _cpuinfo_field(name: str) -> str:
+    """The value of the first ``name : value`` line of /proc/cpuinfo, or "" where absent."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
