@@ -28,9 +28,11 @@ options).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +46,31 @@ HELD_OUT = ("imageio_realshort.mp4", "psd_issue-195-aspect-ratio.mp4")
 import numpy as np  # noqa: E402
 
 from vsr.conditions import DEGRADATIONS, SCALES  # noqa: E402
+
+
+@contextlib.contextmanager
+def work_dir_lock(work_dir: Path, on_wait: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold ``work_dir`` for one run: a second run on it waits until the first is done.
+
+    Each run re-extracts the held-out frames into ``work_dir``, removing the old ones first,
+    so two runs sharing it would delete the frames the other is reading. The lock is the
+    kernel's (``flock``): it goes with the process, even a killed one. Where ``fcntl`` is
+    missing (Windows), runs are not serialised: give each its own ``--work-dir``.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with open(work_dir / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            on_wait(f"another bench_quality run is using {work_dir}: waiting for it to finish "
+                    "(give each run its own --work-dir to run them side by side)")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 
 def extract_frames(video: Path, folder: Path, frames: int, crop: tuple[int, int]) -> int:
@@ -175,6 +202,31 @@ def _size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def _score_sets(args: argparse.Namespace, sets: list[str], names: list[str], scales: list[int],
+                kinds: list[str], crfs: list[int]) -> tuple[dict, list[str]]:
+    """Extract and score every requested set (``names``: the held-out clips; inputs checked
+    by :func:`main`): results per set and their Markdown tables."""
+    from vsr.evaluation.datasets import find_clips
+
+    benchmarks: dict[str, list] = {}
+    if "clips" in sets:
+        benchmarks["held-out clips"] = video_clips_set(
+            args.videos, names, args.work_dir, args.frames, args.crop)
+    if "vimeo" in sets:
+        benchmarks["Vimeo-90K septuplets"] = vimeo_set(args.vimeo, args.work_dir)
+    for folder in args.folders:
+        benchmarks[f"folders {folder}"] = find_clips(folder, "folders")
+
+    results, tables = {}, []
+    for name, clips in benchmarks.items():
+        print(f"== {name}: {len(clips)} clips", flush=True)
+        rows = evaluate(clips, args.checkpoint, scales, kinds, args.device, crfs,
+                        precision=args.precision)
+        results[name] = {"clips": [c.name for c in clips], "rows": rows}
+        tables.append(f"### {name} ({len(clips)} clips)\n\n{markdown_table(rows)}\n")
+    return results, tables
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, default=None,
@@ -198,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="extra compression rows at these fixed x264 CRFs (default 23,28; "
                         "'' for none); the plain compression row draws its CRF from seed 0")
     p.add_argument("--work-dir", type=Path, default=REPO / "outputs" / "bench_quality",
-                   help="where the extracted frames go (default outputs/bench_quality)")
+                   help="where the extracted frames go (default outputs/bench_quality); "
+                        "runs sharing one take turns")
     p.add_argument("--device", default="cpu")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
                    help="the model's precision (default fp32, reproducible)")
@@ -218,37 +271,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or not (sets or args.folders):
         p.error(f"--sets takes clips and/or vimeo (got {args.sets!r}), or give --folders DIR")
 
-    benchmarks: dict[str, list] = {}
-    if "clips" in sets:
-        names = [c for c in args.clips.split(",") if c]
-        missing = [n for n in names if not (args.videos / n).is_file()]
-        if missing:
-            print(f"held-out videos not found in {args.videos}: {', '.join(missing)} "
-                  "(pass --videos, or leave them out with --sets vimeo)", file=sys.stderr)
-            return 1
-        benchmarks["held-out clips"] = video_clips_set(
-            args.videos, names, args.work_dir, args.frames, args.crop)
-    if "vimeo" in sets:
-        if not (args.vimeo / "sequences").is_dir():
-            print(f"no Vimeo-90K sequences/ folder in {args.vimeo} (pass --vimeo, or leave it "
-                  "out with --sets clips)", file=sys.stderr)
-            return 1
-        benchmarks["Vimeo-90K septuplets"] = vimeo_set(args.vimeo, args.work_dir)
+    names = [c for c in args.clips.split(",") if c]
+    missing = [n for n in names if not (args.videos / n).is_file()]
+    if "clips" in sets and missing:
+        print(f"held-out videos not found in {args.videos}: {', '.join(missing)} "
+              "(pass --videos, or leave them out with --sets vimeo)", file=sys.stderr)
+        return 1
+    if "vimeo" in sets and not (args.vimeo / "sequences").is_dir():
+        print(f"no Vimeo-90K sequences/ folder in {args.vimeo} (pass --vimeo, or leave it "
+              "out with --sets clips)", file=sys.stderr)
+        return 1
     for folder in args.folders:
         if not folder.is_dir():
             print(f"--folders {folder}: not a folder", file=sys.stderr)
             return 1
-        from vsr.evaluation.datasets import find_clips
 
-        benchmarks[f"folders {folder}"] = find_clips(folder, "folders")
-
-    results, tables = {}, []
-    for name, clips in benchmarks.items():
-        print(f"== {name}: {len(clips)} clips", flush=True)
-        rows = evaluate(clips, args.checkpoint, scales, kinds, args.device, crfs,
-                        precision=args.precision)
-        results[name] = {"clips": [c.name for c in clips], "rows": rows}
-        tables.append(f"### {name} ({len(clips)} clips)\n\n{markdown_table(rows)}\n")
+    with work_dir_lock(args.work_dir):
+        results, tables = _score_sets(args, sets, names, scales, kinds, crfs)
     text = "\n".join(tables)
     print(text)
     settings = {"frames": args.frames, "crop": list(args.crop), "precision": args.precision,
