@@ -19,6 +19,13 @@
    auto --tile auto``). ``old`` runs under a 20 GB address-space limit so that a run that
    needs more fails cleanly instead of waking the OOM killer.
 
+4. ``--checkpoints OLD NEW ...``: seconds per output frame of each exported file on the same
+   real frames (the 720p file's first frames, area-downscaled to the input of a 1280x720
+   output at x4), as ``vsr-upscale`` computes them with its default options, in one process
+   with the runs alternated (so the machine's drift falls on both alike); the median after
+   two warm-up runs each and its ratio to the first file. What a release is checked against:
+   "no slower per frame than today's model". Only this runs when it is given.
+
 Run: ``python benchmarks/bench_upscale.py`` (``--help`` for the segment length, device);
 ``python benchmarks/bench_upscale.py --table --skip-speed --skip-memory`` for the table.
 """
@@ -249,6 +256,44 @@ def _table(
                           flush=True)
 
 
+def compare_checkpoints(paths: list[Path], frames: int = 3, rounds: int = 8,
+                        scale: int = 4, output_size: tuple[int, int] = (1280, 720)) -> dict:
+    """Median seconds per output frame of each exported file (see the module docstring);
+    prints a line per file and returns {path: seconds}."""
+    import statistics
+
+    import cv2
+    import numpy as np
+
+    from vsr.inference import load_model, upscale_frames
+    from vsr.video.access import VideoFile
+    from vsr.video.colour import frame_to_rgb
+
+    source = VideoFile(TABLE_INPUTS[2][1])
+    size = (output_size[0] // scale, output_size[1] // scale)
+    try:
+        low = np.stack([
+            cv2.resize(frame_to_rgb(f, source.colour), size, interpolation=cv2.INTER_AREA)
+            for _, f in source.frames(0, frames)])
+    finally:
+        source.close()
+    models = {path: load_model(path) for path in paths}
+    times: dict[Path, list[float]] = {path: [] for path in paths}
+    for r in range(rounds + 2):  # two warm-up rounds
+        order = paths if r % 2 == 0 else paths[::-1]
+        for path in order:
+            started = time.perf_counter()
+            upscale_frames(models[path], low, scale, "bicubic")
+            times[path].append((time.perf_counter() - started) / len(low))
+    medians = {path: statistics.median(t[2:]) for path, t in times.items()}
+    first = medians[paths[0]]
+    print(f"{len(low)} frames {size[0]}x{size[1]} -> {output_size[0]}x{output_size[1]} (x{scale}), "
+          f"default options, {rounds} alternated runs each (median)")
+    for path, seconds in medians.items():
+        print(f"{seconds:8.3f} s/frame  x{seconds / first:.3f}  {path}")
+    return medians
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=0.5,
@@ -268,9 +313,16 @@ def main() -> None:
                    help="the new runs' --max-memory, e.g. 1.2G (default: vsr-upscale's)")
     p.add_argument("--frames", type=int, default=5,
                    help="output frames per table run (old runs at 1080p: at most 3)")
+    p.add_argument("--checkpoints", type=Path, nargs="+", default=None, metavar="PT",
+                   help="exported files to time against the first, per output frame (only "
+                        "this runs)")
+    p.add_argument("--rounds", type=int, default=8, help="alternated runs per checkpoint")
     args = p.parse_args()
     if not VIDEOS.is_dir():
         sys.exit(f"benchmark videos not found in {VIDEOS.resolve()} (../shared/data/videos)")
+    if args.checkpoints:
+        compare_checkpoints(args.checkpoints, rounds=args.rounds)
+        return
     # Memory first, while this process is still small.
     if not args.skip_memory:
         _memory(args.memory_scale, short_end=35.5 / 29.97)
