@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
+from tests.helpers import load_benchmark
 from vsr.models import build_edvr
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_model.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_model", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # also proves the script imports (flop formula once)
-    return module
+    return load_benchmark("bench_model")  # also proves the script imports (flop formula once)
 
 
 def test_parts_add_up_to_one_window_plus_one_frame_of_features(bench, capsys):

@@ -3,41 +3,34 @@ frames the other is reading."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_quality.py"
+from tests.helpers import REPO, load_benchmark
 
 pytest.importorskip("fcntl", reason="the work-dir lock uses flock (not on Windows)")
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_quality")
 
 
 def test_a_second_run_waits_for_the_first_to_finish(bench, tmp_path):
     # The first run is another process, as when a user starts two benchmarks.
     first = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
-            import importlib.util, sys, time
+            import time
             from pathlib import Path
-            spec = importlib.util.spec_from_file_location("bench_quality", {str(BENCH)!r})
-            bench = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(bench)
-            with bench.work_dir_lock(Path({str(tmp_path)!r})):
+            from tests.helpers import load_benchmark
+            with load_benchmark("bench_quality").work_dir_lock(Path({str(tmp_path)!r})):
                 print("holding", flush=True)
                 time.sleep(2)
         """)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
     try:
         assert first.stdout.readline().strip() == "holding"

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
-from tests.helpers import shared_path
+from tests.helpers import load_benchmark, shared_path
 from vsr.inference.checkpoint import save_model_file
 from vsr.models import build_edvr
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_upscale.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_upscale", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_upscale")
 
 
 def test_checkpoints_are_timed_on_the_same_real_frames(bench, tmp_path, capsys):
