@@ -24,6 +24,12 @@ def row_key(row: dict) -> tuple:
     return row["scale"], row["degradation"], row["strength"]
 
 
+def condition(key: tuple) -> str:
+    """``compression (crf 28)`` for the row key (4, "compression", "crf 28")."""
+    _, kind, strength = key
+    return kind + (f" ({strength})" if strength else "")
+
+
 def compare_sets(old: dict, new: dict) -> list[dict]:
     """One dict per row of every set in both files (first occurrence of a repeated row):
     set, row key, old and new gain and whether the bicubic baseline is the same."""
@@ -54,8 +60,7 @@ def summary(compared: list[dict]) -> str:
     best = max(compared, key=lambda c: c["new"] - c["old"])
 
     def name(c: dict) -> str:
-        scale, kind, strength = c["key"]
-        return f"{c['set']} x{scale} {kind}" + (f" ({strength})" if strength else "")
+        return f"{c['set']} x{c['key'][0]} {condition(c['key'])}"
 
     return (f"new better on {sum(d > 0 for d in diffs)} of {len(diffs)} rows, mean "
             f"{statistics.mean(diffs):+.3f} dB; worst {name(worst)} "
@@ -77,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| set | scale | degradation | old gain (dB) | new gain (dB) | difference | same input |")
     print("|---|---|---|---|---|---|---|")
     for c in compared:
-        scale, kind, strength = c["key"]
-        kind += f" ({strength})" if strength else ""
-        print(f"| {c['set']} | x{scale} | {kind} | {c['old']:+.3f} | {c['new']:+.3f} | "
-              f"{c['new'] - c['old']:+.4f} | {'yes' if c['same_input'] else 'no'} |")
+        print(f"| {c['set']} | x{c['key'][0]} | {condition(c['key'])} | {c['old']:+.3f} | "
+              f"{c['new']:+.3f} | {c['new'] - c['old']:+.4f} | "
+              f"{'yes' if c['same_input'] else 'no'} |")
     print("\n" + summary(compared))
     return 0
 

@@ -16,7 +16,7 @@ def bench():
 
 
 def test_checkpoints_are_timed_on_the_same_real_frames(bench, tmp_path, capsys):
-    shared_path("videos", bench.TABLE_INPUTS[2][1].name)  # skips without ../shared/data
+    shared_path("videos", bench.CHECKPOINTS_INPUT.name)  # skips without ../shared/data
     torch.manual_seed(0)
     files = [save_model_file(build_edvr("tiny", num_reconstruct_block=n), tmp_path / f"{n}.pt")
              for n in (2, 4)]
