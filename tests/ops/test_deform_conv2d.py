@@ -217,6 +217,39 @@ def test_bfloat16_sums_in_float32():
     assert weight.grad.item() == 4096.0
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_inference_mode_over_many_blocks_and_threads(dtype, device):
+    """The CPU forward multiplies each block's columns on the thread that filled them; those
+    threads must run under the caller's inference mode (else writing the output fails) and
+    give what a plain forward gives, for several samples of many blocks."""
+    case = _as(_bf16_case(16, 4), dtype)
+    case["input"] = torch.randn(3, 16, 40, 50, dtype=dtype)
+    case["offset"] = torch.randn(3, 2 * 4 * 9, 40, 50, dtype=dtype) * 3
+    case["mask"] = torch.rand(3, 4 * 9, 40, 50, dtype=dtype)
+    case = {k: v.to(device) if torch.is_tensor(v) else v for k, v in case.items()}
+    expected = deform_conv2d(**case)
+    with torch.inference_mode():
+        got = deform_conv2d(**case)
+    assert torch.equal(got, expected)
+    per_sample = [
+        deform_conv2d(**{k: v[n : n + 1] if k in ("input", "offset", "mask") else v
+                         for k, v in case.items()})
+        for n in range(3)
+    ]
+    torch.testing.assert_close(got, torch.cat(per_sample), rtol=0, atol=0)
+
+
+def test_bfloat16_nan_reaches_the_same_outputs_as_float32():
+    """A NaN input pixel poisons exactly the outputs that sample it, in bf16 as in float32
+    (the bf16 kernel converts with its own bit arithmetic, which must keep NaN a NaN)."""
+    case = _bf16_case(16, 4)
+    case["input"][0, 3, 10, 12] = float("nan")
+    ours = deform_conv2d(**_as(case, torch.bfloat16))
+    ref = deform_conv2d(**case)
+    assert ref.isnan().any() and not ref.isnan().all()
+    assert torch.equal(ours.isnan(), ref.isnan())
+
+
 def test_non_contiguous_inputs(device):
     case = make_case(2, 1, 3, (3, 3), (1, 1), (1, 1), (1, 1), dtype=torch.float64)
     contiguous = run_with_grads(deform_conv2d, case, device)
