@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from vsr.conditions import DEGRADATIONS
+from vsr.video.colour import SWSCALE_THREADS
 
 #: Fixed raw-strength ranges mapped linearly to [0, 1] for the network's condition input.
 #: They do not depend on the configured sampling range, so a given normalised strength means
@@ -312,7 +313,8 @@ def h264_decode(data: bytes, height: int, width: int) -> np.ndarray:
     """Decode an in-memory MP4 to ``(T, height, width, 3)`` uint8 RGB (cropping any padding)."""
     with av.open(io.BytesIO(data), mode="r") as container:
         # swscale's BT.601 studio-range conversion: how vsr-upscale decodes an untagged stream.
-        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+        decoded = [frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
+                   for frame in container.decode(video=0)]
     return np.stack(decoded)[:, :height, :width]
 
 

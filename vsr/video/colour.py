@@ -113,6 +113,13 @@ def resolve_colour(
     return ColourInfo(matrix, colour_range, primaries, trc, guessed)
 
 
+#: Threads of every swscale conversion here: one. swscale's default, slice threads (one per
+#: core), can deadlock a process forked after they ran: a DataLoader worker forked after the
+#: main process had converted 720p frames hung in ``pthread_cond_destroy`` inside
+#: ``sws_frame_setup`` on its first conversion. One thread converts a 4K frame in
+#: milliseconds, next to seconds for the network.
+SWSCALE_THREADS = 1
+
 def frame_to_rgb(frame: VideoFrame, colour: ColourInfo):
     """Decode a frame of any pixel format to an (H, W, 3) uint8 RGB array using ``colour``.
 
@@ -124,7 +131,7 @@ def frame_to_rgb(frame: VideoFrame, colour: ColourInfo):
         return frame.to_ndarray()
     if fmt.startswith(("gbr", "rgb", "bgr", "gray", "pal")):
         # RGB-family and grey formats carry no YUV matrix.
-        return frame.to_ndarray(format="rgb24")
+        return frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
     # swscale's direct high-bit-depth -> rgb24 path is off by ~2 levels (it drops bits
     # before the matrix); going through 16-bit RGB and rounding here stays within ~1 level.
     deep = frame.format.components[0].bits > 8
@@ -134,6 +141,7 @@ def frame_to_rgb(frame: VideoFrame, colour: ColourInfo):
         dst_colorspace=colour.sws_matrix,
         src_color_range=colour.sws_range,
         dst_color_range=ColorRange.JPEG,
+        threads=SWSCALE_THREADS,
     ).to_ndarray()
     if deep:
         rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
@@ -144,13 +152,14 @@ def rgb_to_frame(rgb, pix_fmt: str, colour: ColourInfo) -> VideoFrame:
     """Encode an (H, W, 3) uint8 RGB array into a tagged frame of ``pix_fmt``."""
     frame = VideoFrame.from_ndarray(rgb, format="rgb24")
     if pix_fmt.startswith(("gbr", "rgb", "bgr")):
-        return frame.reformat(format=pix_fmt)
+        return frame.reformat(format=pix_fmt, threads=SWSCALE_THREADS)
     out = frame.reformat(
         format=pix_fmt,
         src_colorspace=colour.sws_matrix,
         dst_colorspace=colour.sws_matrix,
         src_color_range=ColorRange.JPEG,
         dst_color_range=colour.sws_range,
+        threads=SWSCALE_THREADS,
     )
     out.colorspace = colour.matrix
     out.color_range = colour.range
