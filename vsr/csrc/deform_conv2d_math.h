@@ -2,7 +2,9 @@
 //
 // Both kernels compile exactly these functions (the CPU kernel calls the value-based ones inside
 // its loops over channels), so the CPU tests (against torchvision and a float64 reference)
-// exercise the sampling and gradient rules the GPU runs.
+// exercise the sampling and gradient rules the GPU runs. One exception: the CPU forward
+// restates make_tap's rule in a loop over positions that vectorises
+// (fill_forward_columns); the same tests check it, border cases included.
 //
 // Border rule (the same as torchvision's and mmcv's): each of the four integer neighbours of a
 // sampling point (y, x) contributes only when it lies inside the image; outside neighbours read

@@ -7,6 +7,8 @@
 // one block of output positions at a time, so it stays a few MB whatever the batch or image
 // size. The forward hands whole blocks to threads: each fills its block's columns and runs
 // the block's GEMM (ATen's BLAS, single-threaded there) while they are still in its cache.
+// It fills a block one kernel tap at a time, computing that tap's sampling points for all the
+// block's positions in one vectorised loop before sampling the channels.
 //
 // Offsets and masks are read in the caller's layout, NCHW or channels-last or a channel slice
 // of either (the offset and mask halves of one convolution's output), without copies; their
@@ -178,6 +180,18 @@ C10_ALWAYS_INLINE c10::BFloat16 from_acc<c10::BFloat16>(float value) {
   return c10::BFloat16(result, c10::BFloat16::from_bits());
 }
 
+// *p in the accumulation type. A bfloat16 is read as its raw 16 bits, which vectorises in a
+// loop over strided elements (a load of the c10::BFloat16 struct does not).
+template <typename scalar_t>
+C10_ALWAYS_INLINE acc_type<scalar_t> load_acc(const scalar_t* p) {
+  return to_acc(*p);
+}
+
+template <>
+C10_ALWAYS_INLINE float load_acc<c10::BFloat16>(const c10::BFloat16* p) {
+  return to_acc(c10::BFloat16(*reinterpret_cast<const uint16_t*>(p), c10::BFloat16::from_bits()));
+}
+
 // Calls fn(std::integral_constant<int64_t, N>{}) with N = count for the channel counts a run
 // usually has (channels per offset group: 8 in EDVR-M, 16 in EDVR-L), else with N = 0, meaning
 // "count at run time". With a compile-time count the short channel loops below unroll into
@@ -206,6 +220,23 @@ C10_ALWAYS_INLINE void sample_row(scalar_t* __restrict__ out, const scalar_t* co
   for (int64_t c = 0; c < n; ++c) {
     out[c] = from_acc<scalar_t>(m * bilinear_value<acc_t>(tap, to_acc(r0[c]), to_acc(r1[c]),
                                                           to_acc(r2[c]), to_acc(r3[c])));
+  }
+}
+
+// The same from the four bilinear weights themselves (the forward keeps them in arrays).
+template <int64_t kFixed, typename scalar_t, typename acc_t>
+C10_ALWAYS_INLINE void sample_row_weighted(scalar_t* __restrict__ out, const scalar_t* const r[4],
+                                           acc_t w0, acc_t w1, acc_t w2, acc_t w3, acc_t m,
+                                           int64_t count) {
+  const int64_t n = kFixed > 0 ? kFixed : count;
+  const scalar_t* __restrict__ r0 = r[0];
+  const scalar_t* __restrict__ r1 = r[1];
+  const scalar_t* __restrict__ r2 = r[2];
+  const scalar_t* __restrict__ r3 = r[3];
+#pragma omp simd
+  for (int64_t c = 0; c < n; ++c) {
+    out[c] = from_acc<scalar_t>(m * (w0 * to_acc(r0[c]) + w1 * to_acc(r1[c]) +
+                                     w2 * to_acc(r2[c]) + w3 * to_acc(r3[c])));
   }
 }
 
@@ -245,9 +276,9 @@ C10_ALWAYS_INLINE void accumulate_coordinate_grads(const BilinearTap<acc_t>& tap
   *sum_m += run_m;
 }
 
-// Fills the columns of positions [p0, p0 + block): mask * bilinear sample, per channel.
-// taps_of(j, fn) calls fn(offset_group, k, tap, mask) for every tap of block position j: the
-// forward pass computes them on the fly, the backward pass reads them from its table.
+// The backward's columns of positions [p0, p0 + block): mask * bilinear sample, per channel.
+// taps_of(j, fn) calls fn(offset_group, k, tap, mask) for every tap of block position j, from
+// the backward's tap table (which its other passes read too).
 template <typename scalar_t, typename TapsOf>
 void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const scalar_t* input_hwc,
                   const scalar_t* zeros, int64_t block, TapsOf&& taps_of, scalar_t* columns) {
@@ -268,6 +299,105 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
       });
     }
   });
+}
+
+// The forward's columns of positions [p0, p0 + block) of one sample, one (offset group, kernel
+// tap) at a time: first that tap's sampling point for every position of the block, in one
+// loop over positions, kept in small arrays (neighbour indices, which neighbours are inside,
+// bilinear weights, mask); then the channel vectors. Computed position by position inside
+// the channel work, the coordinate arithmetic cost as much as the sampling. The rules are
+// make_tap's, as in the backward and the CUDA kernels.
+template <typename scalar_t>
+void fill_forward_columns(const DeformConvShape& s, const BlockLayout& layout,
+                          const scalar_t* input_hwc, const scalar_t* zeros,
+                          const scalar_t* offset_n, const PlaneStrides& off_s,
+                          const scalar_t* mask_n, const PlaneStrides& msk_s, int64_t p0,
+                          int64_t block, scalar_t* columns) {
+  using acc_t = acc_type<scalar_t>;
+  const int64_t K = s.taps();
+  const int64_t C = s.in_channels;
+  const int64_t row = s.in_w * C;  // elements from one input row to the next
+  // The regular grid of each position (before the kernel tap and the learned offset).
+  int32_t grid_y[kPositionsPerBlock], grid_x[kPositionsPerBlock];
+  for (int64_t j = 0; j < block; ++j) {
+    grid_y[j] = static_cast<int32_t>(
+        grid_coordinate((p0 + j) / s.out_w, s.stride_h, s.pad_h, 0, s.dilation_h));
+    grid_x[j] = static_cast<int32_t>(
+        grid_coordinate((p0 + j) % s.out_w, s.stride_w, s.pad_w, 0, s.dilation_w));
+  }
+  int32_t pixel[kPositionsPerBlock];  // y_low * W + x_low: neighbour 0; 1, W, W + 1 further
+  uint8_t valid[kPositionsPerBlock];   // bit i: neighbour i lies inside the image
+  acc_t weight[4][kPositionsPerBlock], mask[kPositionsPerBlock];
+  const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
+  const acc_t height = static_cast<acc_t>(s.in_h), width = static_cast<acc_t>(s.in_w);
+  const uint32_t h = static_cast<uint32_t>(s.in_h), w = static_cast<uint32_t>(s.in_w);
+  for (int64_t og = 0; og < s.offset_groups; ++og) {
+    for (int64_t ky = 0, k = 0; ky < s.kernel_h; ++ky) {
+      for (int64_t kx = 0; kx < s.kernel_w; ++kx, ++k) {
+        const scalar_t* off_y =
+            offset_n + offset_y_channel(og, k, K) * off_s.channel + p0 * off_s.position;
+        const scalar_t* off_x = off_y + off_s.channel;
+        const int32_t dy = static_cast<int32_t>(ky * s.dilation_h);
+        const int32_t dx = static_cast<int32_t>(kx * s.dilation_w);
+        // make_tap's rules (deform_conv2d_math.h), written without branches (`&`, not `&&`)
+        // or 64-bit integers so that the loop runs in vector registers.
+#pragma omp simd
+        for (int64_t j = 0; j < block; ++j) {
+          acc_t y = static_cast<acc_t>(grid_y[j] + dy) + load_acc(off_y + j * off_s.position);
+          acc_t x = static_cast<acc_t>(grid_x[j] + dx) + load_acc(off_x + j * off_s.position);
+          // No neighbour inside (or NaN): contributes nothing.
+          const bool near = (y >= acc_t(-1)) & (y <= height) & (x >= acc_t(-1)) & (x <= width);
+          y = near ? y : acc_t(0);
+          x = near ? x : acc_t(0);
+          int32_t y_low = static_cast<int32_t>(y);
+          int32_t x_low = static_cast<int32_t>(x);
+          y_low -= static_cast<acc_t>(y_low) > y;  // floor
+          x_low -= static_cast<acc_t>(x_low) > x;
+          const acc_t ly = y - static_cast<acc_t>(y_low);
+          const acc_t lx = x - static_cast<acc_t>(x_low);
+          const bool y_low_in = near & (static_cast<uint32_t>(y_low) < h);
+          const bool y_high_in = near & (static_cast<uint32_t>(y_low + 1) < h);
+          const bool x_low_in = static_cast<uint32_t>(x_low) < w;
+          const bool x_high_in = static_cast<uint32_t>(x_low + 1) < w;
+          const bool in0 = y_low_in & x_low_in, in1 = y_low_in & x_high_in;
+          const bool in2 = y_high_in & x_low_in, in3 = y_high_in & x_high_in;
+          weight[0][j] = in0 ? (1 - ly) * (1 - lx) : acc_t(0);
+          weight[1][j] = in1 ? (1 - ly) * lx : acc_t(0);
+          weight[2][j] = in2 ? ly * (1 - lx) : acc_t(0);
+          weight[3][j] = in3 ? ly * lx : acc_t(0);
+          valid[j] = static_cast<uint8_t>(in0 | (in1 << 1) | (in2 << 2) | (in3 << 3));
+          pixel[j] = y_low * static_cast<int32_t>(w) + x_low;
+        }
+        if (mask_n != nullptr) {
+          const scalar_t* m = mask_n + (og * K + k) * msk_s.channel + p0 * msk_s.position;
+#pragma omp simd
+          for (int64_t j = 0; j < block; ++j) mask[j] = load_acc(m + j * msk_s.position);
+        } else {
+          std::fill(mask, mask + block, acc_t(1));
+        }
+        for (const ChannelRun& run : runs_by_og[og]) {
+          const int64_t count = run.c_end - run.c_begin;
+          const scalar_t* input_c = input_hwc + run.c_begin;
+          with_fixed_count(count, [&](auto fixed) {
+            for (int64_t j = 0; j < block; ++j) {
+              const int64_t o = static_cast<int64_t>(pixel[j]) * C;  // neighbour 0's element
+              const scalar_t* r[4] = {
+                  valid[j] & 1u ? input_c + o : zeros,
+                  valid[j] & 2u ? input_c + o + C : zeros,
+                  valid[j] & 4u ? input_c + o + row : zeros,
+                  valid[j] & 8u ? input_c + o + row + C : zeros,
+              };
+              scalar_t* out = columns + layout.column_index(block, j, k, run.weight_group,
+                                                            run.c_begin);
+              sample_row_weighted<decltype(fixed)::value>(
+                  out, r, weight[0][j], weight[1][j], weight[2][j], weight[3][j], mask[j],
+                  count);
+            }
+          });
+        }
+      }
+    }
+  }
 }
 
 struct Prepared {
@@ -327,6 +457,10 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
   const Prepared prep = prepare(input_arg, weight_arg, offset_arg, mask_arg, bias_arg, stride_h,
                                 stride_w, pad_h, pad_w, dilation_h, dilation_w);
   const DeformConvShape& s = prep.shape;
+  // The forward indexes input pixels with 32-bit integers (they vectorise).
+  TORCH_CHECK((s.in_h + 1) * (s.in_w + 1) < (int64_t{1} << 31),
+              "deform_conv2d: the CPU kernel takes inputs of up to 2^31 pixels per channel: got ",
+              s.in_h, "x", s.in_w, "; split the input into tiles");
   const int64_t G = s.weight_groups;
   const int64_t P = s.out_positions();
   const int64_t out_per_group = s.out_channels / G;
@@ -365,11 +499,9 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
               s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * prep.mask_strides.batch : nullptr;
           const at::Tensor columns =
               column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
-          auto taps_of = [&](int64_t j, auto&& fn) {
-            for_each_tap(s, offset_n, prep.offset_strides, mask_n, prep.mask_strides, p0 + j, fn);
-          };
-          fill_columns<scalar_t>(s, prep.layout, input_hwc, zeros.data(), block, taps_of,
-                                 columns.data_ptr<scalar_t>());
+          fill_forward_columns<scalar_t>(s, prep.layout, input_hwc, zeros.data(), offset_n,
+                                         prep.offset_strides, mask_n, prep.mask_strides, p0,
+                                         block, columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
             // (C_out / G, K * C / G) x (K * C / G, block): BLAS reads the columns transposed
             // and writes straight into the output rows (leading dimension P), no copy.
