@@ -207,27 +207,12 @@ void with_fixed_count(int64_t count, Fn&& fn) {
   }
 }
 
-// out[c] = m * (bilinear value at the tap) for `count` channels (kFixed when non-zero).
+// out[c] = m * (bilinear value at the tap) for `count` channels (kFixed when non-zero), from
+// the four neighbours' rows and bilinear weights (bilinear_value's sum, in its order).
 template <int64_t kFixed, typename scalar_t, typename acc_t>
 C10_ALWAYS_INLINE void sample_row(scalar_t* __restrict__ out, const scalar_t* const r[4],
-                                  const BilinearTap<acc_t>& tap, acc_t m, int64_t count) {
-  const int64_t n = kFixed > 0 ? kFixed : count;
-  const scalar_t* __restrict__ r0 = r[0];
-  const scalar_t* __restrict__ r1 = r[1];
-  const scalar_t* __restrict__ r2 = r[2];
-  const scalar_t* __restrict__ r3 = r[3];
-#pragma omp simd
-  for (int64_t c = 0; c < n; ++c) {
-    out[c] = from_acc<scalar_t>(m * bilinear_value<acc_t>(tap, to_acc(r0[c]), to_acc(r1[c]),
-                                                          to_acc(r2[c]), to_acc(r3[c])));
-  }
-}
-
-// The same from the four bilinear weights themselves (the forward keeps them in arrays).
-template <int64_t kFixed, typename scalar_t, typename acc_t>
-C10_ALWAYS_INLINE void sample_row_weighted(scalar_t* __restrict__ out, const scalar_t* const r[4],
-                                           acc_t w0, acc_t w1, acc_t w2, acc_t w3, acc_t m,
-                                           int64_t count) {
+                                  acc_t w0, acc_t w1, acc_t w2, acc_t w3, acc_t m,
+                                  int64_t count) {
   const int64_t n = kFixed > 0 ? kFixed : count;
   const scalar_t* __restrict__ r0 = r[0];
   const scalar_t* __restrict__ r1 = r[1];
@@ -293,7 +278,8 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
           scalar_t* out = columns + layout.column_index(block, j, k, run.weight_group, run.c_begin);
           const int64_t count = run.c_end - run.c_begin;
           with_fixed_count(count, [&](auto fixed) {
-            sample_row<decltype(fixed)::value>(out, r, tap, m, count);
+            sample_row<decltype(fixed)::value>(out, r, tap.weight[0], tap.weight[1],
+                                               tap.weight[2], tap.weight[3], m, count);
           });
         }
       });
@@ -389,7 +375,7 @@ void fill_forward_columns(const DeformConvShape& s, const BlockLayout& layout,
               };
               scalar_t* out = columns + layout.column_index(block, j, k, run.weight_group,
                                                             run.c_begin);
-              sample_row_weighted<decltype(fixed)::value>(
+              sample_row<decltype(fixed)::value>(
                   out, r, weight[0][j], weight[1][j], weight[2][j], weight[3][j], mask[j],
                   count);
             }
