@@ -28,6 +28,9 @@ EDVR_SHAPES = [
     ((4, 64, 64, 64), 8),
     ((1, 64, 180, 320), 8),
     ((1, 32, 180, 320), 4),  # checkpoints/vsr_tiny.pt on a 320x180 input (1280x720 at x4)
+    # Its first pyramid level in a training step: batch 8 x 5 frames, 120-pixel crops at x4
+    # (30x30, padded to 32x32). Many small samples: the backward runs one sample per thread.
+    ((40, 32, 32, 32), 4),
 ]
 
 

@@ -17,9 +17,11 @@
 // (columns, the backward's tap table) are reused across calls instead of being freshly mapped
 // and zeroed by the OS each time.
 //
-// The backward pass scatters into the input gradient with each thread owning a range of
-// channels, and computes the offset and mask gradients with each thread owning a range of
-// positions: no atomics, and the same result whatever the thread count.
+// The backward pass gives each thread whole samples when there are at least as many samples
+// as threads (training batches: batch x frames); otherwise it takes one sample at a time and
+// scatters into the input gradient with each thread owning a range of channels, and
+// computes the offset and mask gradients with each thread owning a range of positions. No
+// atomics, and the same result whatever the thread count.
 //
 // bfloat16: inputs, columns and outputs are bf16 (half the memory traffic, and the GEMMs run
 // on the CPU's bf16 dot-product units through oneDNN); every sum is taken in float32: the
@@ -535,7 +537,10 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   at::Tensor grad_offset = at::empty(offset_arg.sizes(), input_arg.options());
   at::Tensor grad_mask = at::empty({s.batch, s.offset_groups * K, s.out_h, s.out_w},
                                    input_arg.options());
-  at::Tensor grad_weight_rows = at::zeros(prep.weight_rows.sizes(), acc_options);
+  // Each sample's weight gradient is summed on its own, then the samples in order: the same
+  // result whichever thread took which sample.
+  at::Tensor grad_weight_per_sample =
+      at::zeros({s.batch, G, out_per_group, row_length}, acc_options);
   at::Tensor grad_bias = grad_output.sum({0, 2, 3});
 
   if (s.batch > 0 && P > 0) {
@@ -544,17 +549,22 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
                                    "deform_conv2d_backward_cpu", [&] {
       using acc_t = acc_type<scalar_t>;
       const std::vector<scalar_t> zeros(C, scalar_t(0));
-      BilinearTap<acc_t>* taps =
-          scratch<BilinearTap<acc_t>>(kTapTable, block_max * s.offset_groups * K);
-      acc_t* masks = scratch<acc_t>(kTapMasks, block_max * s.offset_groups * K);
       const int64_t column_count = G * block_max * row_length;
-      at::Tensor column_buffer = at::from_blob(scratch<scalar_t>(kColumns, column_count),
-                                               {column_count}, input_arg.options());
-      at::Tensor grad_column_buffer = at::from_blob(
-          scratch<scalar_t>(kGradColumns, column_count), {column_count}, input_arg.options());
       const at::Tensor grad_out_view = grad_output.view({s.batch, G, out_per_group, P});
+      const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
 
-      for (int64_t n = 0; n < s.batch; ++n) {
+      // The whole backward of sample n. Its loops split their work over threads when called
+      // outside a parallel region (at::parallel_for runs inline inside one).
+      auto backward_sample = [&](int64_t n) {
+        // Scratch of the thread running this sample.
+        BilinearTap<acc_t>* taps =
+            scratch<BilinearTap<acc_t>>(kTapTable, block_max * s.offset_groups * K);
+        acc_t* masks = scratch<acc_t>(kTapMasks, block_max * s.offset_groups * K);
+        at::Tensor column_buffer = at::from_blob(scratch<scalar_t>(kColumns, column_count),
+                                                 {column_count}, input_arg.options());
+        at::Tensor grad_column_buffer = at::from_blob(
+            scratch<scalar_t>(kGradColumns, column_count), {column_count}, input_arg.options());
+        at::Tensor grad_weight_n = grad_weight_per_sample[n];
         const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * C * s.in_plane();
         const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * prep.offset_strides.batch;
         const scalar_t* mask_n =
@@ -590,9 +600,9 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
           for (int64_t g = 0; g < G; ++g) {
             const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
             if constexpr (std::is_same_v<scalar_t, acc_t>) {
-              grad_weight_rows[g].addmm_(grad_out_g, columns[g]);
+              grad_weight_n[g].addmm_(grad_out_g, columns[g]);
             } else {  // the block's product in bf16 (fp32 accumulation), summed in fp32
-              grad_weight_rows[g].add_(at::mm(grad_out_g, columns[g]));
+              grad_weight_n[g].add_(at::mm(grad_out_g, columns[g]));
             }
             at::Tensor grad_columns_g = grad_columns[g];
             at::mm_out(grad_columns_g, grad_out_g.t(), prep.weight_rows[g]);
@@ -624,7 +634,6 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
           });
 
           // Offset and mask gradients: each thread owns a range of positions.
-          const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
           at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
             for (int64_t j = begin; j < end; ++j) {
               for (int64_t og = 0; og < s.offset_groups; ++og) {
@@ -652,6 +661,25 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
             }
           });
         }
+      };
+
+      // With at least one sample per thread (training: batch x frames), each thread runs whole
+      // samples: no fork and barrier per block and pass, and GEMMs too small to split well
+      // run whole on one core. With fewer samples (batch 1), one sample at a time, its loops
+      // split over the threads. (Not one parallel_for with a grain of the whole batch: even
+      // when it runs inline it marks a parallel region, and the loops inside would not split.)
+      // Each sample's input gradient is summed in the same order either way, so it does not
+      // depend on the thread count. Worker threads take the caller's thread-local state for
+      // the GEMMs they dispatch.
+      const int64_t threads = at::get_num_threads();
+      if (threads > 1 && s.batch >= threads) {
+        const at::ThreadLocalState caller_state;
+        at::parallel_for(0, s.batch, 1, [&](int64_t first, int64_t last) {
+          const at::ThreadLocalStateGuard state_guard(caller_state);
+          for (int64_t n = first; n < last; ++n) backward_sample(n);
+        });
+      } else {
+        for (int64_t n = 0; n < s.batch; ++n) backward_sample(n);
       }
     });
   }
@@ -659,7 +687,8 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   at::Tensor grad_input = at::empty(input_arg.sizes(), input_arg.options());
   grad_input.copy_(grad_input_hwc.permute({0, 3, 1, 2}));
   at::Tensor grad_weight =
-      grad_weight_rows.view({G, out_per_group, K, C / G})
+      grad_weight_per_sample.sum(0)
+          .view({G, out_per_group, K, C / G})
           .permute({0, 1, 3, 2})
           .reshape({s.out_channels, C / G, s.kernel_h, s.kernel_w})
           .to(weight_arg.scalar_type());
