@@ -16,10 +16,17 @@ and the deformable operator in bf16, float32 master weights) beside ``32-true``,
 bf16 : fp32 speed ratio is printed. On the CPU this pays only where the CPU computes bf16
 natively (AVX-512 BF16, AMX, Arm BF16); elsewhere bf16 is emulated and slower.
 
+With ``--layouts`` the Lightning step is also timed with the weights channels-last
+(``module.channels_last=true``) beside NCHW (the default), in alternating runs, and the
+channels-last : NCHW speed ratio is printed. ``--blocks 16`` measures the shipped model's
+trunk.
+
 Usage (from the repository root)::
 
     python benchmarks/bench_train.py                  # tiny model, CPU (seconds)
     python benchmarks/bench_train.py --bf16 --batch 8 --crop 64 --threads 0   # fp32 vs bf16
+    python benchmarks/bench_train.py --layouts --precision bf16-mixed --batch 8 --crop 120 \
+        --blocks 16 --threads 0                      # channels-last vs NCHW, release recipe
     python benchmarks/bench_train.py --device cuda    # EDVR-M, batch 16, bf16
 """
 
@@ -77,9 +84,10 @@ class RepeatedBatch(Dataset):
         }
 
 
-def make_model(preset: str, device: str) -> torch.nn.Module:
+def make_model(preset: str, device: str, blocks: int | None = None) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_edvr(preset, trunk_conv="cond_dynamic", scales=(2, 3, 4)).to(device)
+    extra = {} if blocks is None else {"num_reconstruct_block": blocks}
+    return build_edvr(preset, trunk_conv="cond_dynamic", scales=(2, 3, 4), **extra).to(device)
 
 
 def sync(device: str) -> None:
@@ -89,7 +97,7 @@ def sync(device: str) -> None:
 
 def plain_loop(args: argparse.Namespace, s: dict) -> float:
     """Iterations/s of a hand-written training loop (the peer)."""
-    model = make_model(s["preset"], args.device).train()
+    model = make_model(s["preset"], args.device, args.blocks).train()
     loss_fn = PixelLoss("charbonnier")
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
     loader = DataLoader(RepeatedBatch(s["batch"], model.num_frames, s["crop"]), s["batch"])
@@ -128,9 +136,9 @@ class StepTimer(Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def lightning_loop(args: argparse.Namespace, s: dict) -> float:
+def lightning_loop(args: argparse.Namespace, s: dict, channels_last: bool = False) -> float:
     """Iterations/s of VSRLitModule in a Trainer with the training callbacks."""
-    model = make_model(s["preset"], "cpu")
+    model = make_model(s["preset"], "cpu", args.blocks)
     total = args.warmup + args.steps
     module = VSRLitModule(
         model,
@@ -139,6 +147,7 @@ def lightning_loop(args: argparse.Namespace, s: dict) -> float:
         loss=PixelLoss("charbonnier"),
         lpips=False,
         seed=None,
+        channels_last=channels_last,
     )
     timer = StepTimer(args.warmup)
     trainer = Trainer(
@@ -167,6 +176,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop", type=int, default=None, help="override the HR crop size")
     parser.add_argument("--bf16", action="store_true",
                         help="also time the Lightning step in bf16-mixed and print bf16 : fp32")
+    parser.add_argument("--layouts", action="store_true",
+                        help="also time the Lightning step with NCHW weights and print the "
+                        "NCHW : channels-last time ratio")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="--layouts: alternating runs of each layout (the median counts)")
+    parser.add_argument("--precision", default=None,
+                        help="override the precision (32-true, bf16-mixed)")
+    parser.add_argument("--blocks", type=int, default=None,
+                        help="trunk blocks (the preset's by default; the shipped model has 16)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -184,13 +202,16 @@ def main(argv: list[str] | None = None) -> None:
         s["batch"] = args.batch
     if args.crop:
         s["crop"] = args.crop
+    if args.precision:
+        s["precision"] = args.precision
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
+    blocks = f", {args.blocks} trunk blocks" if args.blocks else ""
     print(
-        f"EDVR-{s['preset']} cond_dynamic, batch {s['batch']}, {s['crop']}x{s['crop']} HR crops "
-        f"(x4), {s['precision']}, {args.device}, {torch.get_num_threads()} CPU thread(s), "
-        f"{args.steps} timed iterations"
+        f"EDVR-{s['preset']}{blocks} cond_dynamic, batch {s['batch']}, "
+        f"{s['crop']}x{s['crop']} HR crops (x4), {s['precision']}, {args.device}, "
+        f"{torch.get_num_threads()} CPU thread(s), {args.steps} timed iterations"
     )
     peer = plain_loop(args, s)
     ours = lightning_loop(args, s)
@@ -209,6 +230,16 @@ def main(argv: list[str] | None = None) -> None:
         native = "native" if args.device == "cuda" or cpu_has_native_bf16() else "emulated"
         print(f"  bf16 : fp32 steps/s    {rates['bf16-mixed'] / rates['32-true']:8.2f}"
               f"   (bf16 is {native} on this {args.device.upper()})")
+    if args.layouts:
+        # Alternating runs, so that a drift of the machine's speed lands on both layouts.
+        rates = {True: [], False: []}
+        for _ in range(args.rounds):
+            for channels_last in (True, False):
+                rates[channels_last].append(lightning_loop(args, s, channels_last))
+        median = {k: sorted(v)[len(v) // 2] for k, v in rates.items()}
+        print(f"  Lightning channels-last {median[True]:7.2f} it/s (median of {args.rounds})")
+        print(f"  Lightning NCHW          {median[False]:7.2f} it/s")
+        print(f"  channels-last : NCHW steps/s {median[True] / median[False]:6.2f}")
 
 
 if __name__ == "__main__":

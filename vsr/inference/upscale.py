@@ -38,7 +38,7 @@ from vsr.inference.tiling import (
     tiled_forward,
     work_ratio,
 )
-from vsr.models import FrameFeatures
+from vsr.models import FrameFeatures, to_channels_last
 from vsr.video import (
     OpenCVBicubicProcessor,
     Team,
@@ -155,7 +155,7 @@ class ModelProcessor:
         self.max_memory = max_memory
         self.device = next(model.parameters()).device
         if self.device.type == "cpu":
-            _to_channels_last(model)
+            to_channels_last(model)  # oneDNN's fastest layout
         # Features of the frames of the last call, by frame bytes: the next windows'
         # frames are among them, except the new ones.
         self._features: dict[bytes, list[torch.Tensor]] = {}
@@ -352,13 +352,6 @@ class ModelProcessor:
             f"ModelProcessor(scale={self.scale}, degradation={self.degradation!r}, "
             f"tile={self.tile}, precision={self.precision!r}, device={self.device})"
         )
-
-
-def _to_channels_last(model: torch.nn.Module) -> None:
-    """Store every 4-D weight channels-last, in place (kernel banks, 5-D, stay as they are)."""
-    for param in model.parameters():
-        if param.dim() == 4:
-            param.data = param.data.contiguous(memory_format=torch.channels_last)
 
 
 def upscale_frames(

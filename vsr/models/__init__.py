@@ -9,6 +9,7 @@ from vsr.models.introspect import (
     routing_table,
     sampling_points,
 )
+from vsr.models.layout import to_channels_last
 from vsr.models.pcd import PCDAlignment
 from vsr.models.presets import PRESETS, build_edvr, stored_config
 from vsr.models.tsa import TSAFusion
@@ -30,4 +31,5 @@ __all__ = [
     "routing_table",
     "sampling_points",
     "stored_config",
+    "to_channels_last",
 ]

@@ -22,6 +22,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from vsr.conditions import DEGRADATIONS, SCALES
 from vsr.metrics import LPIPS, LPIPSWeightsMissing, psnr_batch, ssim_batch
+from vsr.models import to_channels_last
 from vsr.ops import DCNv2Pack
 from vsr.training.losses import PixelLoss
 
@@ -78,6 +79,11 @@ class VSRLitModule(LightningModule):
         seed: re-seeds torch / numpy / random from ``(seed, global step, rank)`` at every
             epoch start, so a run resumed from an end-of-epoch checkpoint draws the same
             crops as an uninterrupted one (None: leave the generators alone).
+        channels_last: store the network's convolution weights channels-last, so its
+            activations and gradients are too (:func:`vsr.models.to_channels_last`): the
+            same values in another memory layout. Off by default: on a free 2-core Zen 5
+            EPYC it trained the shipped architecture no faster (``benchmarks/bench_train.py
+            --layouts``); GPUs' tensor cores prefer it, not yet measured here.
     """
 
     def __init__(
@@ -92,11 +98,12 @@ class VSRLitModule(LightningModule):
         lpips: bool = True,
         hide_strength_prob: float = 0.0,
         seed: int | None = 0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if not hasattr(model, "config"):
             raise TypeError("model must come from vsr.models.build_edvr (it has no .config)")
-        self.model = model
+        self.model = to_channels_last(model) if channels_last else model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss = loss if loss is not None else PixelLoss("charbonnier")
