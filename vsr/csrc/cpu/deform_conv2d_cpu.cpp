@@ -537,10 +537,16 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   at::Tensor grad_offset = at::empty(offset_arg.sizes(), input_arg.options());
   at::Tensor grad_mask = at::empty({s.batch, s.offset_groups * K, s.out_h, s.out_w},
                                    input_arg.options());
-  // Each sample's weight gradient is summed on its own, then the samples in order: the same
-  // result whichever thread took which sample.
-  at::Tensor grad_weight_per_sample =
-      at::zeros({s.batch, G, out_per_group, row_length}, acc_options);
+  // With at least one sample per thread (training: batch x frames), each thread runs whole
+  // samples: no fork and barrier per block and pass, and GEMMs too small to split well run
+  // whole on one core. With fewer samples (batch 1), one sample at a time, its loops split
+  // over the threads. Each element of the input, offset and mask gradients is summed in the
+  // same order either way, so they do not depend on the thread count; the weight gradient is
+  // then summed per sample, and the samples in order.
+  const int64_t threads = at::get_num_threads();
+  const bool sample_per_thread = threads > 1 && s.batch >= threads;
+  at::Tensor grad_weight_sums = at::zeros(
+      {sample_per_thread ? s.batch : 1, G, out_per_group, row_length}, acc_options);
   at::Tensor grad_bias = grad_output.sum({0, 2, 3});
 
   if (s.batch > 0 && P > 0) {
@@ -564,7 +570,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
                                                  {column_count}, input_arg.options());
         at::Tensor grad_column_buffer = at::from_blob(
             scratch<scalar_t>(kGradColumns, column_count), {column_count}, input_arg.options());
-        at::Tensor grad_weight_n = grad_weight_per_sample[n];
+        at::Tensor grad_weight_n = grad_weight_sums[sample_per_thread ? n : 0];
         const scalar_t* input_hwc = prep.input.data_ptr<scalar_t>() + n * C * s.in_plane();
         const scalar_t* offset_n = prep.offset.data_ptr<scalar_t>() + n * prep.offset_strides.batch;
         const scalar_t* mask_n =
@@ -663,16 +669,10 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
         }
       };
 
-      // With at least one sample per thread (training: batch x frames), each thread runs whole
-      // samples: no fork and barrier per block and pass, and GEMMs too small to split well
-      // run whole on one core. With fewer samples (batch 1), one sample at a time, its loops
-      // split over the threads. (Not one parallel_for with a grain of the whole batch: even
-      // when it runs inline it marks a parallel region, and the loops inside would not split.)
-      // Each sample's input gradient is summed in the same order either way, so it does not
-      // depend on the thread count. Worker threads take the caller's thread-local state for
-      // the GEMMs they dispatch.
-      const int64_t threads = at::get_num_threads();
-      if (threads > 1 && s.batch >= threads) {
+      // (Not one parallel_for with a grain of the whole batch: even when it runs inline it
+      // marks a parallel region, and the loops inside would not split.) Worker threads take
+      // the caller's thread-local state for the GEMMs they dispatch.
+      if (sample_per_thread) {
         const at::ThreadLocalState caller_state;
         at::parallel_for(0, s.batch, 1, [&](int64_t first, int64_t last) {
           const at::ThreadLocalStateGuard state_guard(caller_state);
@@ -687,7 +687,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
   at::Tensor grad_input = at::empty(input_arg.sizes(), input_arg.options());
   grad_input.copy_(grad_input_hwc.permute({0, 3, 1, 2}));
   at::Tensor grad_weight =
-      grad_weight_per_sample.sum(0)
+      grad_weight_sums.sum(0)
           .view({G, out_per_group, K, C / G})
           .permute({0, 1, 3, 2})
           .reshape({s.out_channels, C / G, s.kernel_h, s.kernel_w})
