@@ -91,6 +91,25 @@ def test_command_extracts_folders_skips_and_trains_from_the_result(
     assert clips[0].read([0])[0].shape == (60, 80, 3)
 
 
+def test_uncompressed_frames_are_the_png_pixels_and_train_the_same(short_clip: Path,
+                                                                    tmp_path: Path) -> None:
+    extract_video(short_clip, tmp_path / "png" / "clip", max_frames=6)
+    assert main([str(short_clip), str(tmp_path / "bmp"), "--max-frames", "6",
+                 "--uncompressed"]) == 0
+    bmps = list_images(tmp_path / "bmp" / short_clip.stem)
+    assert [p.name for p in bmps] == [f"{i:05d}.bmp" for i in range(6)]
+    pngs = list_images(tmp_path / "png" / "clip")
+    np.testing.assert_array_equal(np.stack([read_image(p) for p in bmps]),
+                                  np.stack([read_image(p) for p in pngs]))
+    # The frame-folder source reads them as it reads PNG.
+    clip = FrameFolderSource(tmp_path / "bmp").clips()[0]
+    np.testing.assert_array_equal(clip.read([2, 3]), np.stack([read_image(p) for p in pngs[2:4]]))
+    # A PNG re-run replaces them rather than mixing the two formats.
+    extract_video(short_clip, tmp_path / "bmp" / short_clip.stem, max_frames=2)
+    assert [p.name for p in list_images(tmp_path / "bmp" / short_clip.stem)] == [
+        "00000.png", "00001.png"]
+
+
 def test_command_errors_are_one_line_and_write_nothing(short_clip: Path, tmp_path: Path,
                                                         capsys) -> None:
     out = tmp_path / "frames"
@@ -104,4 +123,6 @@ def test_command_errors_are_one_line_and_write_nothing(short_clip: Path, tmp_pat
     assert main([str(short_clip), str(out), "--max-frames", "0"]) == 1
     assert main([str(short_clip), str(out), "--jpeg-quality", "101"]) == 1
     assert "--jpeg-quality must be between 1 and 100, got 101" in capsys.readouterr().err
+    assert main([str(short_clip), str(out), "--jpeg-quality", "95", "--uncompressed"]) == 1
+    assert "--jpeg-quality and --uncompressed exclude each other" in capsys.readouterr().err
     assert not out.exists()

@@ -3,7 +3,8 @@
 Training straight from video files (``data=videos``) decodes every sampled window: a seek to
 the keyframe before it and a decode forward, which on a 2-core CPU costs more than the
 training step itself for 720p-4K footage with long GOPs. Extracting the frames once turns that
-into PNG reads.
+into image reads: PNG by default, uncompressed BMP (``--uncompressed``) where reading speed
+matters more than disk space.
 
 Downscaling the ground truth (``max_short_side``) is the other reason to extract. Camera
 footage in 1080p and 4K is soft at the pixel level (lens, demosaicing, H.264), so a training
@@ -32,7 +33,7 @@ from vsr.errors import UserError
 from vsr.video.access import VideoFile
 from vsr.video.colour import frame_to_rgb
 from vsr.video.files import list_videos
-from vsr.video.png import save_jpeg, save_png
+from vsr.video.png import save_bmp, save_jpeg, save_png
 
 
 def downscale_to(rgb: np.ndarray, max_short_side: int | None) -> np.ndarray:
@@ -51,20 +52,24 @@ def downscale_to(rgb: np.ndarray, max_short_side: int | None) -> np.ndarray:
 def extract_video(
     video: str | Path, folder: str | Path, max_frames: int | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
-    jpeg_quality: int | None = None,
+    jpeg_quality: int | None = None, uncompressed: bool = False,
 ) -> int:
     """Write the first ``max_frames`` frames of ``video`` to ``folder/00000.png ...``.
 
     ``transform`` maps each decoded RGB frame to what is written (a downscale, a crop).
     ``jpeg_quality`` writes ``00000.jpg ...`` at that quality instead: a compact training set
-    to carry to another machine. Earlier frames in ``folder`` (either format) are removed
+    to carry to another machine; ``uncompressed`` writes ``00000.bmp ...``, lossless like PNG
+    and much faster to read (a 640x360 frame: about 0.3-0.6 ms against 4 ms on a Zen 5 EPYC
+    core; 3 times the bytes). Earlier frames in ``folder`` (any of these formats) are removed
     first, so a re-run with fewer frames leaves no stale ones behind. Returns the number of
     frames written.
     """
     source = VideoFile(video)  # first: a file that does not open costs no earlier frames
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "jpg"):
+    if jpeg_quality is not None and uncompressed:
+        raise ValueError("JPEG frames are compressed: pass jpeg_quality or uncompressed")
+    for suffix in ("png", "jpg", "bmp"):
         for old in folder.glob(f"*.{suffix}"):
             old.unlink()
     try:
@@ -72,10 +77,12 @@ def extract_video(
         for i, frame in source.frames(0, max_frames):
             rgb = frame_to_rgb(frame, source.colour)
             rgb = transform(rgb) if transform else rgb
-            if jpeg_quality is None:
-                save_png(folder / f"{i:05d}.png", rgb)
-            else:
+            if jpeg_quality is not None:
                 save_jpeg(folder / f"{i:05d}.jpg", rgb, jpeg_quality)
+            elif uncompressed:
+                save_bmp(folder / f"{i:05d}.bmp", rgb)
+            else:
+                save_png(folder / f"{i:05d}.png", rgb)
             written += 1
     finally:
         source.close()
@@ -120,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="write JPEG frames at this quality (1-100, e.g. 95) instead of PNG: about a quarter "
              "of the bytes, for a training set carried to another machine; default: PNG",
     )
+    parser.add_argument(
+        "--uncompressed", action="store_true",
+        help="write uncompressed BMP frames instead of PNG: lossless, 3 times the bytes, read "
+             "about 10 times faster (training on a small CPU spends much of its time reading "
+             "PNG)",
+    )
     parser.add_argument("--skip", nargs="*", default=[],
                         help="file names to leave out (held-out clips, for example)")
     args = parser.parse_args(argv)
@@ -131,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserError(f"--max-short-side must be at least 16, got {args.max_short_side}")
         if args.jpeg_quality is not None and not 1 <= args.jpeg_quality <= 100:
             raise UserError(f"--jpeg-quality must be between 1 and 100, got {args.jpeg_quality}")
+        if args.jpeg_quality is not None and args.uncompressed:
+            raise UserError("--jpeg-quality and --uncompressed exclude each other: pick one format")
         skip = set(args.skip)
         videos = [v for v in _videos_of(args.sources) if v.name not in skip]
         if not videos:
@@ -138,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         downscale = functools.partial(downscale_to, max_short_side=args.max_short_side)
         for video in videos:
             count = extract_video(video, args.output / video.stem, args.max_frames, downscale,
-                                  args.jpeg_quality)
+                                  args.jpeg_quality, args.uncompressed)
             print(f"{video.name}: {count} frames -> {args.output / video.stem}", flush=True)
         return 0
 

@@ -1,4 +1,4 @@
-"""Writing single RGB images as PNG (lossless) or JPEG (compact) files, atomically."""
+"""Writing single RGB images as PNG or BMP (lossless) or JPEG (compact) files, atomically."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def save_jpeg(path: str | Path, rgb: np.ndarray, quality: int) -> None:
     """
     params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
     _write_atomically(Path(path), rgb, ".jpg", params)
+
+
+def save_bmp(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an ``(H, W, 3)`` uint8 RGB image to ``path`` as uncompressed BMP.
+
+    Atomic like :func:`save_png`. Lossless like PNG, about 3 times its bytes, and read about
+    10 times faster (no inflate): for a training set read over and over on a small CPU.
+    """
+    _write_atomically(Path(path), rgb, ".bmp", [])
 
 
 def _write_atomically(path: Path, rgb: np.ndarray, suffix: str, params: list[int]) -> None:
