@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action="store_true",
                         help="also time the Lightning step in bf16-mixed and print bf16 : fp32")
     parser.add_argument("--layouts", action="store_true",
-                        help="also time the Lightning step with NCHW weights and print the "
-                        "NCHW : channels-last time ratio")
+                        help="also time the Lightning step with channels-last weights beside "
+                        "NCHW and print the channels-last : NCHW speed ratio")
     parser.add_argument("--rounds", type=int, default=3,
                         help="--layouts: alternating runs of each layout (the median counts)")
     parser.add_argument("--precision", default=None,

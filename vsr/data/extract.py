@@ -64,11 +64,11 @@ def extract_video(
     first, so a re-run with fewer frames leaves no stale ones behind. Returns the number of
     frames written.
     """
+    if jpeg_quality is not None and uncompressed:
+        raise ValueError("JPEG frames are compressed: pass jpeg_quality or uncompressed")
     source = VideoFile(video)  # first: a file that does not open costs no earlier frames
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    if jpeg_quality is not None and uncompressed:
-        raise ValueError("JPEG frames are compressed: pass jpeg_quality or uncompressed")
     for suffix in ("png", "jpg", "bmp"):
         for old in folder.glob(f"*.{suffix}"):
             old.unlink()
