@@ -266,12 +266,14 @@ C10_ALWAYS_INLINE void accumulate_coordinate_grads(const BilinearTap<acc_t>& tap
 
 // The backward's columns of positions [p0, p0 + block): mask * bilinear sample, per channel.
 // taps_of(j, fn) calls fn(offset_group, k, tap, mask) for every tap of block position j, from
-// the backward's tap table (which its other passes read too).
+// the backward's tap table (which its other passes read too). runs_by_og: the layout's
+// runs_by_offset_group, computed once per call.
 template <typename scalar_t, typename TapsOf>
-void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const scalar_t* input_hwc,
-                  const scalar_t* zeros, int64_t block, TapsOf&& taps_of, scalar_t* columns) {
+void fill_columns(const DeformConvShape& s, const BlockLayout& layout,
+                  const std::vector<std::vector<ChannelRun>>& runs_by_og,
+                  const scalar_t* input_hwc, const scalar_t* zeros, int64_t block,
+                  TapsOf&& taps_of, scalar_t* columns) {
   using acc_t = acc_type<scalar_t>;
-  const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
   at::parallel_for(0, block, 16, [&](int64_t begin, int64_t end) {
     for (int64_t j = begin; j < end; ++j) {
       taps_of(j, [&](int64_t og, int64_t k, const BilinearTap<acc_t>& tap, acc_t m) {
@@ -295,9 +297,10 @@ void fill_columns(const DeformConvShape& s, const BlockLayout& layout, const sca
 // loop over positions, kept in small arrays (neighbour indices, which neighbours are inside,
 // bilinear weights, mask); then the channel vectors. Computed position by position inside
 // the channel work, the coordinate arithmetic cost as much as the sampling. The rules are
-// make_tap's, as in the backward and the CUDA kernels.
+// make_tap's, as in the backward and the CUDA kernels. runs_by_og as for fill_columns.
 template <typename scalar_t>
 void fill_forward_columns(const DeformConvShape& s, const BlockLayout& layout,
+                          const std::vector<std::vector<ChannelRun>>& runs_by_og,
                           const scalar_t* input_hwc, const scalar_t* zeros,
                           const scalar_t* offset_n, const PlaneStrides& off_s,
                           const scalar_t* mask_n, const PlaneStrides& msk_s, int64_t p0,
@@ -317,7 +320,6 @@ void fill_forward_columns(const DeformConvShape& s, const BlockLayout& layout,
   int32_t pixel[kPositionsPerBlock];  // y_low * W + x_low: neighbour 0; 1, W, W + 1 further
   uint8_t valid[kPositionsPerBlock];   // bit i: neighbour i lies inside the image
   acc_t weight[4][kPositionsPerBlock], mask[kPositionsPerBlock];
-  const auto runs_by_og = layout.runs_by_offset_group(s.offset_groups);
   const acc_t height = static_cast<acc_t>(s.in_h), width = static_cast<acc_t>(s.in_w);
   const uint32_t h = static_cast<uint32_t>(s.in_h), w = static_cast<uint32_t>(s.in_w);
   for (int64_t og = 0; og < s.offset_groups; ++og) {
@@ -464,6 +466,7 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
       const std::vector<scalar_t> zeros(s.in_channels, scalar_t(0));
       const int64_t column_count = G * block_max * row_length;
       const int64_t blocks_per_sample = (P + block_max - 1) / block_max;
+      const auto runs_by_og = prep.layout.runs_by_offset_group(s.offset_groups);
       at::Tensor out_view = output.view({s.batch, G, out_per_group, P});
       // Each thread fills and multiplies whole blocks in its own column buffer: one parallel
       // region per call. (Filling every block with all threads, then multiplying, paid a
@@ -488,9 +491,10 @@ at::Tensor deform_conv2d_forward_cpu(const at::Tensor& input_arg, const at::Tens
               s.use_mask ? prep.mask.data_ptr<scalar_t>() + n * prep.mask_strides.batch : nullptr;
           const at::Tensor columns =
               column_buffer.narrow(0, 0, G * block * row_length).view({G, block, row_length});
-          fill_forward_columns<scalar_t>(s, prep.layout, input_hwc, zeros.data(), offset_n,
-                                         prep.offset_strides, mask_n, prep.mask_strides, p0,
-                                         block, columns.data_ptr<scalar_t>());
+          fill_forward_columns<scalar_t>(s, prep.layout, runs_by_og, input_hwc, zeros.data(),
+                                         offset_n, prep.offset_strides, mask_n,
+                                         prep.mask_strides, p0, block,
+                                         columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
             // (C_out / G, K * C / G) x (K * C / G, block): BLAS reads the columns transposed
             // and writes straight into the output rows (leading dimension P), no copy.
@@ -601,7 +605,7 @@ deform_conv2d_backward_cpu(const at::Tensor& grad_output_arg, const at::Tensor& 
               for (int64_t k = 0; k < K; ++k, ++t) fn(og, k, taps[t], masks[t]);
             }
           };
-          fill_columns<scalar_t>(s, layout, input_hwc, zeros.data(), block, taps_of,
+          fill_columns<scalar_t>(s, layout, runs_by_og, input_hwc, zeros.data(), block, taps_of,
                                  columns.data_ptr<scalar_t>());
           for (int64_t g = 0; g < G; ++g) {
             const at::Tensor grad_out_g = grad_out_view[n][g].narrow(1, p0, block);
