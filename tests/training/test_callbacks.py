@@ -316,3 +316,33 @@ def test_hidden_strength_share_of_training_samples(prob: float) -> None:
 def test_hidden_strength_probability_is_checked() -> None:
     with pytest.raises(ValueError, match="hide_strength_prob must be in"):
         make_module(hide_strength_prob=1.5)
+
+
+def test_validation_on_y_channel() -> None:
+    # val_y_channel: the logged PSNR is the BT.601 Y PSNR (MATLAB's rgb2ycbcr luma, as the
+    # held-out benchmark and the Vid4 / Vimeo-90K-T protocols), computed here in numpy.
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    class Record(Callback):
+        def on_validation_batch_end(self, trainer, pl_module, out, batch, idx, dl=0) -> None:
+            pairs.append((out["sr"], batch["hr"]))
+
+    def validate(**kw) -> dict[str, float]:
+        pairs.clear()
+        trainer = Trainer(
+            accelerator="cpu", callbacks=[Record()], logger=False, enable_progress_bar=False
+        )
+        return trainer.validate(
+            make_module(**kw), dataloaders=synthetic_loader(n=4), verbose=False
+        )[0]
+
+    rgb = validate()["val/psnr_x4_bicubic"]
+    y = validate(val_y_channel=True)["val/psnr_x4_bicubic"]
+    weights = np.array([65.481, 128.553, 24.966]) / 255.0  # offset 16/255 cancels in the MSE
+    psnrs = []
+    for sr, hr in pairs:
+        for a, b in zip(sr.double().numpy(), hr.double().numpy(), strict=True):
+            diff = np.tensordot(weights, a - b, axes=1)
+            psnrs.append(10 * np.log10(1.0 / np.mean(diff**2)))
+    assert y == pytest.approx(np.mean(psnrs), rel=1e-5)
+    assert abs(y - rgb) > 0.1  # the option changes what is measured

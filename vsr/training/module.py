@@ -76,6 +76,11 @@ class VSRLitModule(LightningModule):
             withheld from the network (sent as 0, "unknown"). Users rarely know the noise
             sigma or CRF of their video; without this the network only ever sees the true
             strength and reads an unknown one as the weakest.
+        val_y_channel: validate PSNR and SSIM on BT.601 Y instead of RGB, as
+            ``benchmarks/bench_quality.py`` and the Vid4 / Vimeo-90K-T protocols measure. On
+            noisy input the two can disagree in sign: removing chroma noise raises RGB PSNR
+            while luma detail may be lost (stage 15 of the shipped model,
+            checkpoints/README.md).
         seed: re-seeds torch / numpy / random from ``(seed, global step, rank)`` at every
             epoch start, so a run resumed from an end-of-epoch checkpoint draws the same
             crops as an uninterrupted one (None: leave the generators alone).
@@ -97,6 +102,7 @@ class VSRLitModule(LightningModule):
         val_crop_border: int = 0,
         lpips: bool = True,
         hide_strength_prob: float = 0.0,
+        val_y_channel: bool = False,
         seed: int | None = 0,
         channels_last: bool = False,
     ) -> None:
@@ -114,6 +120,7 @@ class VSRLitModule(LightningModule):
         if not 0.0 <= hide_strength_prob <= 1.0:
             raise ValueError(f"hide_strength_prob must be in [0, 1], got {hide_strength_prob}")
         self.hide_strength_prob = float(hide_strength_prob)
+        self.val_y_channel = bool(val_y_channel)
         self.seed = seed
         self._val_sums = torch.zeros(len(SCALES), len(DEGRADATIONS), 4, dtype=torch.float64)
         self.__dict__["_lpips"] = None  # not a submodule: never saved in checkpoints
@@ -195,8 +202,9 @@ class VSRLitModule(LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         sr = self(batch).clamp_(0.0, 1.0)
         hr = batch["hr"]
-        psnr = psnr_batch(sr, hr, crop_border=self.val_crop_border).cpu()
-        ssim = ssim_batch(sr, hr, crop_border=self.val_crop_border).cpu()
+        border, y = self.val_crop_border, self.val_y_channel
+        psnr = psnr_batch(sr, hr, crop_border=border, y_channel=y).cpu()
+        ssim = ssim_batch(sr, hr, crop_border=border, y_channel=y).cpu()
         metric = self._lpips_metric()
         lp = metric(sr, hr).double().cpu() if metric is not None else torch.zeros_like(psnr)
         scales = batch["scale"].cpu().tolist()
